@@ -1,0 +1,5 @@
+"""`python -m crawler` is the same as the `prow-crawler` console script."""
+
+from crawler.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""`prow-crawler demo`: the real crawl against the built-in sandbox, twice, then a check.
+
+The first pass must upload every finished sandbox build exactly once; the second must upload
+none. Exit 0 when both hold, 1 otherwise, so the demo doubles as a smoke test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crawler.config import load_config
+from crawler.logilica import Secret
+from crawler.pipeline import Pipeline, RunOptions
+from crawler.report import PlainReporter, RunSummary, print_summary
+
+
+def _pass(config_path: Path, tracker_dir: Path, sandbox: object, label: str) -> RunSummary:
+    from crawler.sandbox import Sandbox
+
+    assert isinstance(sandbox, Sandbox)
+    config = load_config(config_path)
+    options = RunOptions(
+        tracker_dir=tracker_dir,
+        limit=0,
+        gcs_api_root=sandbox.gcs_url,
+        token=Secret(sandbox.token),
+        domain=sandbox.domain,
+        api_url=sandbox.logilica_url,
+    )
+    console = Console(highlight=False, soft_wrap=True)
+    console.rule(label)
+    reporter = PlainReporter(sys.stdout, per_build=False)
+    summary = asyncio.run(Pipeline(config, options, reporter).run())
+    print_summary(summary, console)
+    return summary
+
+
+def run_demo(tracker_dir: Path | None) -> int:
+    """Start the sandbox, crawl it twice, show what Logilica received; 0 if all as expected."""
+    from crawler.sandbox import Sandbox
+
+    console = Console(highlight=False, soft_wrap=True)
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="prow-crawler-demo-") as tmp, Sandbox() as sandbox:
+        trackers = tracker_dir or Path(tmp) / "tracker"
+        jobs_file = sandbox.write_jobs_yaml(Path(tmp) / "jobs.yaml")
+        console.print(
+            f"sandbox: deck {sandbox.deck_url}, GCS emulator {sandbox.gcs_url}, "
+            f"Logilica {sandbox.logilica_url}"
+        )
+        console.print(f"jobs file {jobs_file}, trackers in {trackers}")
+        first = _pass(jobs_file, trackers, sandbox, "first pass: backfill")
+        after_first = sandbox.recorder.count_by_id()
+        second = _pass(jobs_file, trackers, sandbox, "second pass: nothing new expected")
+        after_second = sandbox.recorder.count_by_id()
+
+        expected = Counter(b.id for b in sandbox.world.finished_builds())
+        _show_received(console, sandbox)
+        problems = []
+        if after_first != expected:
+            missing = sorted(set(expected) - set(after_first))
+            extra = sorted(k for k, v in after_first.items() if v != expected.get(k))
+            problems.append(f"first pass: missing {missing[:5]}, wrong counts {extra[:5]}")
+        if after_second != after_first:
+            problems.append("second pass uploaded builds again")
+        if first.exit_code or second.exit_code:
+            problems.append(f"exit codes {first.exit_code}, {second.exit_code}")
+        console.print(
+            f"demo: {sum(expected.values())} finished builds in the sandbox; uploaded "
+            f"{sum(after_first.values())} in pass 1 and "
+            f"{sum(after_second.values()) - sum(after_first.values())} in pass 2; "
+            f"{time.monotonic() - began:.1f} s"
+        )
+        for p in problems:
+            console.print(f"demo problem: {p}", style="red")
+        if not problems:
+            console.print("demo OK: every finished build uploaded exactly once", style="green")
+        return 1 if problems else 0
+
+
+def _show_received(console: Console, sandbox: object) -> None:
+    from crawler.sandbox import Sandbox
+
+    assert isinstance(sandbox, Sandbox)
+    table = Table(title="What the fake Logilica received")
+    for col in ("repository", "builds", "Success", "Failure", "Cancelled", "with PR"):
+        table.add_column(col, justify="left" if col == "repository" else "right")
+    names = {r["id"]: r["name"] for r in sandbox.world.repositories}
+    per_repo: dict[str, Counter[str]] = {}
+    for repo_id, build in sandbox.recorder.received():
+        c = per_repo.setdefault(names.get(repo_id, repo_id), Counter())
+        c["builds"] += 1
+        c[build["conclusion"]] += 1
+        c["with PR"] += bool(build["pullRequestUrls"])
+    for name, c in sorted(per_repo.items()):
+        table.add_row(
+            name, *(str(c[k]) for k in ("builds", "Success", "Failure", "Cancelled", "with PR"))
+        )
+    console.print(table)

@@ -1,0 +1,112 @@
+"""One guarded HTTP exchange: host limits, timeout, size cap, same-host redirects, retry rule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from crawler.errors import RemoteError
+from crawler.limits import NETWORK_ERRORS, HostGate, RetryStats, TransientError, classify_status
+from crawler.limits import with_retries as _with_retries
+
+MAX_REDIRECTS = 3
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class BodyTooLarge(RemoteError):
+    """The answer exceeded the size cap: refuse it rather than hold it in memory."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int, what: str) -> bytes:
+    """Read a body chunk by chunk, failing as soon as it exceeds `cap` bytes."""
+    length = resp.content_length
+    if length is not None and length > cap:
+        raise BodyTooLarge(f"{what}: body of {length} bytes exceeds the {cap}-byte cap")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise BodyTooLarge(f"{what}: body exceeds the {cap}-byte cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    gate: HostGate,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    cap: int,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    stats: RetryStats | None = None,
+) -> Response:
+    """Send one request with retries; return the final non-retryable answer.
+
+    Redirects are followed only on the same scheme and host: headers (the Logilica token among
+    them) must never travel to a host they were not meant for. Raises RemoteError when the
+    request still fails after its retries.
+    """
+
+    async def attempt() -> Response:
+        target = url
+        for _ in range(MAX_REDIRECTS + 1):
+            async with gate.slot():
+                try:
+                    async with session.request(
+                        method,
+                        target,
+                        headers=headers,
+                        json=json_body,
+                        allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=timeout),
+                    ) as resp:
+                        if resp.status in (301, 302, 303, 307, 308):
+                            location = resp.headers.get("Location", "")
+                            target = _same_host_redirect(target, location, what)
+                            continue
+                        transient = classify_status(resp.status, resp.headers, gate, what)
+                        if transient is not None:
+                            raise transient
+                        body = await read_capped(resp, cap, what)
+                        return Response(resp.status, body, resp.headers)
+                except NETWORK_ERRORS as exc:
+                    raise TransientError(f"{what}: {_describe(exc)}") from None
+        raise RemoteError(f"{what}: more than {MAX_REDIRECTS} redirects")
+
+    try:
+        return await _with_retries(attempt, stats=stats)
+    except TransientError as exc:
+        raise RemoteError(f"{exc} (gave up after retries)", status=exc.status) from None
+
+
+def _same_host_redirect(current: str, location: str, what: str) -> str:
+    target = urljoin(current, location)
+    a, b = urlsplit(current), urlsplit(target)
+    if (a.scheme, a.netloc) != (b.scheme, b.netloc):
+        raise RemoteError(f"{what}: redirected to another host ({b.netloc or '?'}): not followed")
+    return target
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    # aiohttp's messages name host and port, never headers: safe to show.
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

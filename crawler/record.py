@@ -1,0 +1,226 @@
+"""Build artifacts -> Logilica build object (FORMATS.md §3). Pure: no I/O, fully testable."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from crawler.config import JobSpec, TriggeredBy
+from crawler.errors import BuildError
+from crawler.prow import BuildRef, PullRef
+
+CONCLUSIONS = {
+    "SUCCESS": "Success",
+    "FAILURE": "Failure",
+    "ABORTED": "Cancelled",
+    "ERROR": "Failure",
+}
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
+# Epoch seconds we accept: after Prow existed, before 2100. Anything else is corrupt metadata.
+_MIN_TS = 1_400_000_000
+_MAX_TS = 4_102_444_800
+# Clocks of the pod and of crier may disagree a little; more than this is not a real build.
+_CLOCK_SKEW = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Artifacts:
+    """What GCS holds for one finished build (prowjob only when it was needed)."""
+
+    started: dict[str, Any]
+    finished: dict[str, Any]
+    prowjob: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A Logilica build object with the repository it belongs to."""
+
+    repo: str
+    build: dict[str, Any]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _extra_ref_repo(prowjob: dict[str, Any] | None) -> str | None:
+    spec = _dict(_dict(prowjob).get("spec"))
+    extra = spec.get("extra_refs")
+    if isinstance(extra, list) and extra and isinstance(extra[0], dict):
+        org, repo = _text(extra[0].get("org")), _text(extra[0].get("repo"))
+        if org and repo:
+            return f"{org}/{repo}"
+    return None
+
+
+def repo_without_prowjob(job: JobSpec, build: BuildRef, finished: dict[str, Any]) -> str | None:
+    """Repository from the sources that cost no extra download: job, finished.json, page."""
+    if job.repo:
+        return job.repo
+    repo = _text(_dict(finished.get("metadata")).get("repo"))
+    if repo:
+        return repo
+    if build.org and build.repo:
+        return f"{build.org}/{build.repo}"
+    return None
+
+
+def needs_prowjob(job: JobSpec, build: BuildRef, finished: dict[str, Any]) -> bool:
+    """prowjob.json is fetched only when the cheaper sources leave a gap."""
+    return repo_without_prowjob(job, build, finished) is None or (
+        job.url.presubmit and build.pull is None
+    )
+
+
+def resolve_repo(job: JobSpec, build: BuildRef, art: Artifacts) -> str:
+    """Repository in the documented order; BuildError naming what was tried when none fits."""
+    repo = repo_without_prowjob(job, build, art.finished) or _extra_ref_repo(art.prowjob)
+    if repo is None:
+        raise BuildError(
+            "no repository: set 'repo' for the job in jobs.yaml (none in finished.json "
+            "metadata.repo, the page's Refs or prowjob.json spec.extra_refs)"
+        )
+    if not _REPO.fullmatch(repo):
+        raise BuildError(f"repository {repo[:100]!r} is not ORG/NAME")
+    return repo
+
+
+def _pull(build: BuildRef, art: Artifacts) -> PullRef | None:
+    if build.pull is not None:
+        return build.pull
+    refs = _dict(_dict(_dict(art.prowjob).get("spec")).get("refs"))
+    pulls = refs.get("pulls")
+    if isinstance(pulls, list) and pulls and isinstance(pulls[0], dict):
+        number = pulls[0].get("number")
+        if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+            return PullRef(
+                number=number,
+                author=_text(pulls[0].get("author")) or "",
+                sha=_text(pulls[0].get("sha")) or "",
+                link=_text(pulls[0].get("link")) or "",
+            )
+    return None
+
+
+def _timestamp(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BuildError(f"{what} has no numeric 'timestamp'")
+    if isinstance(value, float) and not math.isfinite(value):
+        # Python's json accepts NaN and Infinity; int() of them raises ValueError/OverflowError.
+        raise BuildError(f"{what} timestamp {value} is not a plausible time")
+    ts = int(value)
+    if not _MIN_TS <= ts <= _MAX_TS:
+        raise BuildError(f"{what} timestamp {ts} is not a plausible time")
+    return ts
+
+
+def conclusion(finished: dict[str, Any]) -> str:
+    """Logilica conclusion from finished.json; crier writes the result in lower case."""
+    result = finished.get("result")
+    if isinstance(result, str) and result.strip():
+        word = result.strip().upper()
+        if word in CONCLUSIONS:
+            return CONCLUSIONS[word]
+        raise BuildError(f"finished.json result {result[:40]!r} is not one Logilica knows")
+    passed = finished.get("passed")
+    if isinstance(passed, bool):
+        return "Success" if passed else "Failure"
+    raise BuildError("finished.json has neither 'result' nor 'passed'")
+
+
+def commit(started: dict[str, Any], finished: dict[str, Any], pull: PullRef | None) -> str:
+    """repo-commit, else the PR head, else revision; a real SHA wins over a branch name.
+
+    started.json's repo-commit can be a branch ("master"), so a SHA later in the documented
+    order is preferred to it; with no SHA anywhere the first value given is used.
+    """
+    candidates = [
+        _text(started.get("repo-commit")),
+        pull.sha if pull is not None and pull.sha else None,
+        _text(finished.get("revision")),
+    ]
+    given = [c for c in candidates if c]
+    for value in given:
+        if _SHA.fullmatch(value):
+            return value
+    if given:
+        return given[0]
+    raise BuildError("no commit: started.json repo-commit, the PR head and revision are all empty")
+
+
+def to_record(
+    job: JobSpec,
+    build: BuildRef,
+    art: Artifacts,
+    *,
+    deck_base: str,
+    triggered_by: TriggeredBy,
+    origin: str,
+) -> Record:
+    """The Logilica build object for a finished build; BuildError if the metadata is unusable."""
+    repo = resolve_repo(job, build, art)
+    started_at = _timestamp(art.started.get("timestamp"), "started.json")
+    completed_at = _timestamp(art.finished.get("timestamp"), "finished.json")
+    if completed_at < started_at - _CLOCK_SKEW:
+        raise BuildError(
+            f"finished.json timestamp {completed_at} is before started.json {started_at}"
+        )
+    completed_at = max(completed_at, started_at)
+    result = conclusion(art.finished)
+    pull = _pull(build, art) if job.url.presubmit or build.pull else None
+    url = f"{deck_base}{build.spyglass_path}"
+    repo_url = f"https://github.com/{repo}"
+    if pull is not None and pull.author:
+        trigger = {
+            "name": pull.author,
+            "email": "",
+            "accountId": pull.author,
+            "lastActivity": started_at,
+        }
+    else:
+        trigger = {
+            "name": triggered_by.name,
+            "email": triggered_by.email,
+            "accountId": triggered_by.account_id,
+            "lastActivity": started_at,
+        }
+    pr_urls: list[str] = []
+    if pull is not None:
+        link = pull.link if pull.link.startswith("https://") else f"{repo_url}/pull/{pull.number}"
+        pr_urls.append(link)
+    name = job.name
+    step = {
+        "name": name,
+        "startedAt": started_at,
+        "completedAt": completed_at,
+        "status": "Completed",
+        "conclusion": result,
+    }
+    return Record(
+        repo=repo,
+        build={
+            "origin": origin,
+            "originalID": build.id,
+            "name": name,
+            "url": url,
+            "startedAt": started_at,
+            "createdAt": started_at,
+            "completedAt": completed_at,
+            "triggeredBy": trigger,
+            "status": "Completed",
+            "conclusion": result,
+            "repoUrl": repo_url,
+            "commit": commit(art.started, art.finished, pull),
+            "pullRequestUrls": pr_urls,
+            "isDeployment": False,
+            "stages": [{**step, "id": build.id, "url": url, "jobs": [dict(step)]}],
+        },
+    )

@@ -1,0 +1,217 @@
+"""What the user sees: per-job statistics, progress while running, and the final summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+@dataclass
+class JobStats:
+    """Counts for one job in one run; `status` is ok, failed or locked."""
+
+    name: str
+    found: int = 0
+    new: int = 0
+    attempted: int = 0
+    uploaded: int = 0
+    failed: int = 0
+    running: int = 0
+    deferred: int = 0
+    given_up: int = 0
+    pages: int = 0
+    status: str = "ok"
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> bool:
+        return self.failed > 0 or self.status == "failed"
+
+
+@dataclass
+class RunSummary:
+    jobs: list[JobStats]
+    dry_run: bool
+    seconds: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    stopped: str | None = None  # why the run stopped early (signal, deadline), if it did
+
+    def totals(self) -> dict[str, int]:
+        keys = (
+            "found",
+            "new",
+            "attempted",
+            "uploaded",
+            "failed",
+            "running",
+            "deferred",
+            "given_up",
+        )
+        return {k: sum(getattr(j, k) for j in self.jobs) for k in keys}
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(j.problem for j in self.jobs) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "totals": self.totals(),
+            "requests": self.requests,
+            "retries": self.retries,
+            "stopped": self.stopped,
+            "jobs": [asdict(j) for j in self.jobs],
+        }
+
+
+class Reporter(Protocol):
+    """Receives pipeline events; implementations decide how to show them."""
+
+    def start(self, jobs: list[JobStats]) -> None: ...
+    def job_discovered(self, job: JobStats) -> None: ...
+    def build_done(self, job: JobStats, build_id: str, line: str, ok: bool) -> None: ...
+    def would_upload(self, job: JobStats, line: str) -> None: ...
+    def message(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class PlainReporter:
+    """Greppable lines for cron and logs: one per event, `key=value` fields."""
+
+    def __init__(
+        self, out: TextIO | None = None, *, per_build: bool = True, dry_out: TextIO | None = None
+    ) -> None:
+        self.out = out or sys.stderr
+        self.dry_out = dry_out or sys.stdout
+        self.per_build = per_build
+
+    def start(self, jobs: list[JobStats]) -> None:
+        self._print(f"start jobs={len(jobs)}")
+
+    def job_discovered(self, job: JobStats) -> None:
+        if job.status == "ok":
+            self._print(
+                f"discovered job={job.name} pages={job.pages} found={job.found} new={job.new} "
+                f"running={job.running} deferred={job.deferred}"
+            )
+
+    def build_done(self, job: JobStats, build_id: str, line: str, ok: bool) -> None:
+        if self.per_build or not ok:
+            self._print(line)
+
+    def would_upload(self, job: JobStats, line: str) -> None:
+        """Dry-run lines are the product of a dry run: they go to stdout."""
+        print(line, file=self.dry_out, flush=True)
+
+    def message(self, text: str) -> None:
+        self._print(text)
+
+    def stop(self) -> None:
+        self.out.flush()
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+class RichReporter(PlainReporter):
+    """A live progress bar per job on a terminal; messages scroll above the bars."""
+
+    def __init__(self, console: Console, *, per_build: bool = False) -> None:
+        super().__init__(console.file, per_build=per_build, dry_out=console.file)
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, jobs: list[JobStats]) -> None:
+        self.progress.start()
+        for job in jobs:
+            self._tasks[job.name] = self.progress.add_task(
+                job.name[:60], total=None, note="walking history"
+            )
+
+    def job_discovered(self, job: JobStats) -> None:
+        task = self._tasks[job.name]
+        note = f"{job.status}" if job.status != "ok" else f"{job.new} new, {job.running} running"
+        self.progress.update(task, total=max(job.attempted, 0) or 0, note=note)
+
+    def build_done(self, job: JobStats, build_id: str, line: str, ok: bool) -> None:
+        self.progress.advance(self._tasks[job.name])
+        if not ok or self.per_build:
+            self.progress.console.print(line, markup=False, highlight=False)
+
+    def would_upload(self, job: JobStats, line: str) -> None:
+        self.build_done(job, "", line, False)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def print_summary(summary: RunSummary, console: Console) -> None:
+    """The per-job table and totals, always printed at the end of a run."""
+    verb = "would upload" if summary.dry_run else "uploaded"
+    if console.is_terminal:
+        table = Table(title=f"prow-crawler {'dry run ' if summary.dry_run else ''}summary")
+        for col in ("job", "status", "found", "new", verb, "failed", "running", "deferred"):
+            table.add_column(col, justify="left" if col in ("job", "status") else "right")
+        for j in summary.jobs:
+            table.add_row(
+                j.name,
+                j.status,
+                *map(str, (j.found, j.new, j.uploaded, j.failed, j.running, j.deferred)),
+            )
+        console.print(table)
+    else:
+        for j in summary.jobs:
+            console.print(
+                f"summary job={j.name} status={j.status} found={j.found} new={j.new} "
+                f"{verb.replace(' ', '_')}={j.uploaded} failed={j.failed} running={j.running} "
+                f"deferred={j.deferred}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    t = summary.totals()
+    console.print(
+        f"total jobs={len(summary.jobs)} found={t['found']} new={t['new']} "
+        f"{verb.replace(' ', '_')}={t['uploaded']} failed={t['failed']} running={t['running']} "
+        f"deferred={t['deferred']} seconds={summary.seconds:.1f}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    for j in summary.jobs:
+        for err in j.errors[:20]:
+            console.print(
+                f"error job={j.name}: {err}", markup=False, highlight=False, soft_wrap=True
+            )
+        if len(j.errors) > 20:
+            console.print(
+                f"error job={j.name}: ... and {len(j.errors) - 20} more",
+                markup=False,
+                highlight=False,
+            )
+
+
+def dump_json(summary: RunSummary, out: TextIO) -> None:
+    json.dump(summary.to_json(), out, indent=2)
+    out.write("\n")

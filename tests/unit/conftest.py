@@ -1,0 +1,52 @@
+"""Shared fixtures for the unit tests: HTTP mocking that works on aiohttp 3.14, fast retries.
+
+aioresponses 0.7.9 builds its fake ClientResponse without the `stream_writer` argument that
+aiohttp 3.14 made mandatory (pnuckowski/aioresponses#289), so every mocked request fails with
+`ClientResponse.__init__() missing 1 required keyword-only argument: 'stream_writer'`.
+The shim below hands aioresponses a ClientResponse subclass that supplies a finished writer
+stand-in when the argument is missing; nothing else about aioresponses changes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import aioresponses.core as _aioresponses_core
+import pytest
+from aioresponses import aioresponses
+from yarl import URL
+
+import crawler.limits
+
+_NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+
+class _SentRequestWriter:
+    """What ClientResponse reads from a stream writer once the request is fully sent."""
+
+    output_size = 0
+
+
+class _CompatClientResponse(aiohttp.ClientResponse):
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _SentRequestWriter())
+        super().__init__(method, url, **kwargs)
+
+
+@pytest.fixture
+def http_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """aioresponses, patched for aiohttp >= 3.14 when needed."""
+    if _NEEDS_STREAM_WRITER:
+        monkeypatch.setattr(_aioresponses_core, "ClientResponse", _CompatClientResponse)
+    with aioresponses() as mock:
+        yield mock
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exponential backoff of zero seconds: retries happen at once (Retry-After still counts)."""
+    monkeypatch.setattr(crawler.limits, "BACKOFF_BASE", 0.0)
+
