@@ -17,7 +17,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from crawler.config import Config, load_config, parse_duration, single_job_config
+from crawler.config import (
+    DISCOVERY_MODES,
+    Config,
+    load_config,
+    parse_duration,
+    parse_shard,
+    shard_of,
+    single_job_config,
+)
 from crawler.errors import ConfigError, CrawlerError
 from crawler.gcs import api_root_from_env
 from crawler.logilica import Secret
@@ -61,6 +69,14 @@ DeadlineOpt = Annotated[
 RetryFailedOpt = Annotated[
     bool,
     typer.Option("--retry-failed", help="Also retry builds that failed for good 3 runs in a row."),
+]
+DiscoveryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--discovery",
+        help="How new builds are found: 'gcs' lists the job's bucket folder, 'deck' walks its "
+        "job-history pages, 'auto' (default) lists while a job catches up, then uses deck.",
+    ),
 ]
 WaitLockOpt = Annotated[
     str | None,
@@ -123,10 +139,11 @@ def _options(
     )
 
 
-def _reporter(verbose: bool) -> Reporter:
-    if sys.stderr.isatty() and sys.stdout.isatty():
+def _reporter(verbose: bool, as_json: bool) -> Reporter:
+    if sys.stderr.isatty() and sys.stdout.isatty() and not as_json:
         return RichReporter(_stderr(), per_build=verbose)
-    return PlainReporter(sys.stderr, per_build=True)
+    # With --json, stdout carries the JSON document alone: dry-run lines go to stderr.
+    return PlainReporter(sys.stderr, per_build=True, dry_out=sys.stderr if as_json else None)
 
 
 def execute(
@@ -137,7 +154,7 @@ def execute(
     SIGINT/SIGTERM stop the run cleanly (uploads in flight finish, exit 130/143); a second
     signal exits at once: tracker lines are whole-line writes, so the files stay valid.
     """
-    pipeline = Pipeline(config, options, _reporter(options.verbose))
+    pipeline = Pipeline(config, options, _reporter(options.verbose, as_json))
     signalled: list[int] = []
 
     def on_signal(signum: int) -> None:
@@ -166,6 +183,15 @@ def execute(
     return signalled[0] if signalled else summary.exit_code
 
 
+def _with_discovery(config: Config, mode: str | None) -> Config:
+    """--discovery overrides every job's own choice."""
+    if mode is None:
+        return config
+    if mode not in DISCOVERY_MODES:
+        raise ConfigError(f"--discovery {mode!r} is not one of {', '.join(DISCOVERY_MODES)}")
+    return replace(config, jobs=[replace(j, discovery=mode) for j in config.jobs])
+
+
 def _apply_limits(config: Config, **overrides: float | int | None) -> Config:
     values = {k: v for k, v in overrides.items() if v is not None}
     return replace(config, limits=replace(config.limits, **values)) if values else config
@@ -189,6 +215,11 @@ def run(
     deadline: DeadlineOpt = None,
     retry_failed: RetryFailedOpt = False,
     wait_lock: WaitLockOpt = None,
+    discovery: DiscoveryOpt = None,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Only jobs of shard I of N (I/N, stable hash of the name)."),
+    ] = None,
     deck_concurrency: Annotated[int | None, typer.Option(min=1)] = None,
     deck_rps: Annotated[float | None, typer.Option(min=0.001)] = None,
     gcs_concurrency: Annotated[int | None, typer.Option(min=1)] = None,
@@ -209,6 +240,12 @@ def run(
                     f"--job {', '.join(unknown)}: not in the file (jobs: {known})", path=str(jobs)
                 )
             config = replace(config, jobs=[j for j in config.jobs if j.name in set(job)])
+        if shard:
+            index, count = parse_shard(shard)
+            config = replace(
+                config, jobs=[j for j in config.jobs if shard_of(j.name, count) == index]
+            )
+        config = _with_discovery(config, discovery)
         config = _apply_limits(
             config,
             deck_concurrency=deck_concurrency,
@@ -248,10 +285,11 @@ def crawl(
     verbose: VerboseOpt = False,
     deadline: DeadlineOpt = None,
     retry_failed: RetryFailedOpt = False,
+    discovery: DiscoveryOpt = None,
 ) -> None:
     """Crawl one job given by URL (the old script's interface), same pipeline."""
     try:
-        config = single_job_config(job_url, repo, None)
+        config = _with_discovery(single_job_config(job_url, repo, None), discovery)
         options = _options(
             config, tracker_dir, limit, dry_run, None, verbose, retry_failed=retry_failed
         )

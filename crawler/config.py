@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class JobSpec:
     url: JobURL
     repo: str | None = None
     limit: int | None = None
+    discovery: str | None = None  # deck | gcs; None = the run's default
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,15 @@ class _Checker:
             raise self.fail(f"{where}.{key} must be {kind} >= {minimum:g}", m.key_lines[key])
         return value
 
+    def discovery(self, m: _Map, where: str) -> str | None:
+        mode = self.string(m, "discovery", where)
+        if mode is not None and mode not in DISCOVERY_MODES:
+            raise self.fail(
+                f"{where}.discovery {mode!r} is not one of {', '.join(DISCOVERY_MODES)}",
+                m.key_lines["discovery"],
+            )
+        return mode
+
     def repo(self, m: _Map, where: str) -> str | None:
         repo = self.string(m, "repo", where)
         if repo is not None and not _REPO.fullmatch(repo):
@@ -154,7 +165,8 @@ class _Checker:
         return repo
 
 
-_JOB_KEYS = {"url", "repo", "name", "limit"}
+_JOB_KEYS = {"url", "repo", "name", "limit", "discovery"}
+DISCOVERY_MODES = ("auto", "deck", "gcs")
 _TOP_KEYS = {"jobs", "defaults", "logilica", "limits"}
 _LIMIT_KEYS = {
     "deck_concurrency": True,
@@ -192,10 +204,11 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
         top.get("defaults", _empty(top, "defaults")),
         "defaults",
         top.key_lines.get("defaults"),
-        {"repo", "limit", "triggered_by"},
+        {"repo", "limit", "triggered_by", "discovery"},
     )
     default_repo = check.repo(defaults, "defaults")
     default_limit = check.number(defaults, "limit", "defaults", minimum=0, integer=True)
+    default_discovery = check.discovery(defaults, "defaults")
     triggered_by = TriggeredBy()
     if "triggered_by" in defaults:
         tb = check.mapping(
@@ -238,7 +251,7 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
             limit_values[key] = value
     limits = replace(Limits(), **limit_values)
 
-    jobs = _parse_jobs(check, top, default_repo, default_limit)
+    jobs = _parse_jobs(check, top, default_repo, default_limit, default_discovery)
     return Config(jobs=jobs, triggered_by=triggered_by, limits=limits, logilica=logilica, path=path)
 
 
@@ -258,7 +271,11 @@ def _empty(parent: _Map, key: str) -> _Map:
 
 
 def _parse_jobs(
-    check: _Checker, top: _Map, default_repo: str | None, default_limit: int | None
+    check: _Checker,
+    top: _Map,
+    default_repo: str | None,
+    default_limit: int | None,
+    default_discovery: str | None,
 ) -> list[JobSpec]:
     items = top["jobs"]
     jobs_line = top.key_lines["jobs"]
@@ -273,6 +290,7 @@ def _parse_jobs(
         if isinstance(item, str):
             job_url = check_job_url(item, where=where, path=check.path, line=line)
             name, repo, limit = job_url.job, default_repo, default_limit
+            discovery = default_discovery
         else:
             if not isinstance(item, _Map):
                 raise check.fail(f"{where} must be a job-history URL or a mapping with 'url'", line)
@@ -288,6 +306,7 @@ def _parse_jobs(
             repo = check.repo(m, where) or default_repo
             limit = check.number(m, "limit", where, minimum=0, integer=True)
             limit = default_limit if limit is None else limit
+            discovery = check.discovery(m, where) or default_discovery
         if name in seen:
             raise check.fail(
                 f"{where}: job {name!r} is listed twice (first as {seen[name]}); "
@@ -302,7 +321,7 @@ def _parse_jobs(
             )
         seen[name] = where
         seen_urls[job_url.url] = where
-        jobs.append(JobSpec(name=name, url=job_url, repo=repo, limit=limit))
+        jobs.append(JobSpec(name=name, url=job_url, repo=repo, limit=limit, discovery=discovery))
     return jobs
 
 
@@ -343,3 +362,17 @@ def parse_duration(text: str) -> float:
     if not seconds or seconds <= 0:
         raise ConfigError(f"duration {text!r} is not valid: use e.g. 50m, 1h30m, 90s")
     return seconds
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' with 0 <= I < N -> (I, N); ConfigError otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+        raise ConfigError(f"--shard {text!r} is not I/N with 0 <= I < N (e.g. 0/4)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def shard_of(job_name: str, shards: int) -> int:
+    """A job's shard: a stable hash of its name (the same on every machine and Python run)."""
+    digest = hashlib.sha256(job_name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -96,6 +98,17 @@ class GcsReader:
 
     async def read_json(self, bucket: str, path: str) -> Any | None:
         """The decoded JSON object at gs://bucket/path, or None when it does not exist."""
+        return await self._read(
+            bucket, path, lambda data, what: decode_object(data, self._max_bytes, what)
+        )
+
+    async def read_text(self, bucket: str, path: str) -> str | None:
+        """A small text object (a presubmit's directory entry), or None if absent."""
+        return await self._read(bucket, path, _decode_text)
+
+    async def _read(
+        self, bucket: str, path: str, decode: Callable[[bytes, str], Any]
+    ) -> Any | None:
         what = f"gs://{bucket}/{path}"
         undecodable = 0
 
@@ -113,14 +126,11 @@ class GcsReader:
                 except aiohttp.ClientResponseError as exc:
                     if exc.status == 404:
                         return False, None
-                    transient = classify_status(exc.status, exc.headers or {}, self._gate, what)
-                    if transient is not None:
-                        raise transient from None
-                    raise RemoteError(f"{what}: HTTP {exc.status}", status=exc.status) from None
+                    raise self._status_error(exc, what) from None
                 except NETWORK_ERRORS as exc:
                     raise TransientError(f"{what}: {type(exc).__name__}") from None
             try:
-                return True, decode_object(data, self._max_bytes, what)
+                return True, decode(data, what)
             except ValueError as exc:
                 # A body cut short in transit decodes badly once and fine the next time;
                 # a really corrupt object fails every time: give it two more chances only.
@@ -134,3 +144,78 @@ class GcsReader:
         except TransientError as exc:
             raise RemoteError(f"{exc} (gave up after retries)", status=exc.status) from None
         return obj if found else None
+
+    def _status_error(self, exc: aiohttp.ClientResponseError, what: str) -> Exception:
+        transient = classify_status(exc.status, exc.headers or {}, self._gate, what)
+        if transient is not None:
+            return transient
+        return RemoteError(f"{what}: HTTP {exc.status}", status=exc.status)
+
+    async def list_folder(
+        self, bucket: str, prefix: str, *, start_offset: str | None = None
+    ) -> AsyncIterator[Listing]:
+        """Pages of objects.list(prefix, delimiter='/'): sub-folders and object names.
+
+        A bucket that does not exist lists as empty: deck merges jobs across buckets, and not
+        every job has builds in every one of them.
+        """
+        what = f"gs://{bucket}/{prefix} (list)"
+        token: str | None = None
+        while True:
+            params = {
+                "prefix": prefix,
+                "delimiter": "/",
+                "maxResults": "1000",
+                "fields": "prefixes,items(name),nextPageToken",
+            }
+            if token:
+                params["pageToken"] = token
+            if start_offset:
+                params["startOffset"] = start_offset
+
+            async def attempt(params: dict[str, str] = params) -> dict[str, Any] | None:
+                async with self._gate.slot():
+                    try:
+                        return await self._storage.list_objects(
+                            bucket,
+                            params=params,
+                            timeout=self._timeout,  # type: ignore[arg-type]
+                        )
+                    except aiohttp.ClientResponseError as exc:
+                        if exc.status == 404:
+                            return None
+                        raise self._status_error(exc, what) from None
+                    except NETWORK_ERRORS as exc:
+                        raise TransientError(f"{what}: {type(exc).__name__}") from None
+                    except ValueError as exc:  # an answer that is not JSON
+                        raise TransientError(f"{what}: {exc}") from None
+
+            try:
+                page = await with_retries(attempt, stats=self._stats)
+            except TransientError as exc:
+                raise RemoteError(f"{exc} (gave up after retries)", status=exc.status) from None
+            if not isinstance(page, dict):
+                return
+            prefixes = [p for p in page.get("prefixes") or [] if isinstance(p, str)]
+            names = [
+                i["name"]
+                for i in page.get("items") or []
+                if isinstance(i, dict) and isinstance(i.get("name"), str)
+            ]
+            yield Listing(prefixes=prefixes, names=names)
+            token = page.get("nextPageToken")
+            if not isinstance(token, str) or not token:
+                return
+
+
+@dataclass(frozen=True)
+class Listing:
+    prefixes: list[str]
+    names: list[str]
+
+
+def _decode_text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{what}: not UTF-8 text") from None

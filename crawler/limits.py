@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
@@ -16,9 +18,21 @@ import backoff
 
 T = TypeVar("T")
 
+
+def _env_seconds(name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment, else `default`."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value >= 0 else default
+
+
 # The old script promised 7 attempts; a cron run should not hang on one build for long.
 MAX_TRIES = 7
-BACKOFF_BASE = 0.5
+# PROW_CRAWLER_BACKOFF_BASE (seconds, a number >= 0) overrides the first backoff step; tests
+# against the sandbox set it small so chaos runs take seconds. Retry-After is still honoured.
+BACKOFF_BASE = _env_seconds("PROW_CRAWLER_BACKOFF_BASE", 0.5)
 BACKOFF_CAP = 30.0
 # A Retry-After longer than this is treated as "not in this run": fail the request instead.
 RETRY_AFTER_CAP = 120.0
@@ -39,7 +53,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
     if not value:
         return 0.0
     value = value.strip()
-    if value.isdigit():
+    # HTTP's delta-seconds is ASCII digits; str.isdigit() alone also accepts '²', which float()
+    # refuses, and a header must never crash the request.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -134,6 +150,11 @@ def with_retries(
         if stats is not None:
             stats.retries += 1
 
+    # backoff picks its async retry loop only for coroutine *functions*; a lambda or callable
+    # object returning an awaitable would get the sync loop, which never sees the exception.
+    async def call() -> T:
+        return await func()
+
     decorated = backoff.on_exception(
         _wait_gen,
         TransientError,
@@ -141,7 +162,7 @@ def with_retries(
         jitter=None,
         on_backoff=count,
         logger=None,
-    )(func)
+    )(call)
     return decorated()
 
 

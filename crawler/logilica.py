@@ -105,8 +105,10 @@ class LogilicaClient:
             stats=self._stats,
         )
         if not 200 <= resp.status < 300:
-            detail = resp.body[:300].decode("utf-8", "replace").strip()
-            detail = detail.replace(self._token.reveal(), "***") if detail else ""
+            # Mask the token before cutting the excerpt: a token straddling the cut would
+            # otherwise escape the replace() and leak its first part.
+            detail = resp.body.decode("utf-8", "replace").replace(self._token.reveal(), "***")
+            detail = detail[:300].strip()
             raise RemoteError(
                 f"Logilica rejected the upload: HTTP {resp.status}{_hint(resp.status)}"
                 + (f": {detail}" if detail else ""),

@@ -109,6 +109,9 @@ class BuildRef:
     org: str | None = None
     repo: str | None = None
     pull: PullRef | None = None
+    # Found in a bucket listing as `pr-logs/directory/JOB/ID`: the folder is still to be read
+    # from that index entry (see discovery.resolve_indirect).
+    indirect: bool = False
 
     @property
     def key(self) -> int:

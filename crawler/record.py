@@ -51,6 +51,14 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+def _refs_repo(prowjob: dict[str, Any] | None) -> str | None:
+    """prowjob.json spec.refs: what deck shows as a build's Refs (needed when the build was
+    found by listing the bucket rather than on a deck page)."""
+    refs = _dict(_dict(_dict(prowjob).get("spec")).get("refs"))
+    org, repo = _text(refs.get("org")), _text(refs.get("repo"))
+    return f"{org}/{repo}" if org and repo else None
+
+
 def _extra_ref_repo(prowjob: dict[str, Any] | None) -> str | None:
     spec = _dict(_dict(prowjob).get("spec"))
     extra = spec.get("extra_refs")
@@ -82,7 +90,11 @@ def needs_prowjob(job: JobSpec, build: BuildRef, finished: dict[str, Any]) -> bo
 
 def resolve_repo(job: JobSpec, build: BuildRef, art: Artifacts) -> str:
     """Repository in the documented order; BuildError naming what was tried when none fits."""
-    repo = repo_without_prowjob(job, build, art.finished) or _extra_ref_repo(art.prowjob)
+    repo = (
+        repo_without_prowjob(job, build, art.finished)
+        or _refs_repo(art.prowjob)
+        or _extra_ref_repo(art.prowjob)
+    )
     if repo is None:
         raise BuildError(
             "no repository: set 'repo' for the job in jobs.yaml (none in finished.json "

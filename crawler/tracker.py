@@ -239,3 +239,30 @@ class FailureLog:
             tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
         self._dirty = False
+
+
+def floor_path(directory: Path, job: str) -> Path:
+    return directory / f"{validate_job_name(job)}.gcs-floor"
+
+
+def read_floor(directory: Path, job: str) -> int | None:
+    """The bucket-listing floor: every build below it was settled by an earlier run.
+
+    Missing or unreadable means "list everything", which is always safe.
+    """
+    try:
+        text = floor_path(directory, job).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def write_floor(directory: Path, job: str, value: int) -> None:
+    path = floor_path(directory, job)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{value}\n", encoding="ascii")
+    os.replace(tmp, path)
+
+
+def clear_floor(directory: Path, job: str) -> None:
+    floor_path(directory, job).unlink(missing_ok=True)

@@ -21,7 +21,9 @@ from yarl import URL
 
 import crawler.limits
 
-_NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+_NEEDS_STREAM_WRITER = (
+    "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+)
 
 
 class _SentRequestWriter:
@@ -49,4 +51,3 @@ def http_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exponential backoff of zero seconds: retries happen at once (Retry-After still counts)."""
     monkeypatch.setattr(crawler.limits, "BACKOFF_BASE", 0.0)
-

@@ -215,16 +215,31 @@ def test_missing_jobs_key() -> None:
     ("text", "needle", "phrase"),
     [
         (MINIMAL_JOBS + "job:\n  - x\n", "job:", "unknown key 'job' in the top level"),
-        (MINIMAL_JOBS + "defaults:\n  limit: 3\n  repos: a/b\n", "repos:",
-         "unknown key 'repos' in defaults"),
-        (MINIMAL_JOBS + "defaults:\n  triggered_by:\n    name: x\n    mail: a@b\n", "mail:",
-         "unknown key 'mail' in defaults.triggered_by"),
-        (MINIMAL_JOBS + "logilica:\n  domain: d\n  token: secret\n", "token:",
-         "unknown key 'token' in logilica"),
-        (MINIMAL_JOBS + "limits:\n  deck_rate: 3\n", "deck_rate:",
-         "unknown key 'deck_rate' in limits"),
-        (f"jobs:\n  - {PERIODIC}\n  - url: {PRESUBMIT}\n    branch: main\n", "branch:",
-         "unknown key 'branch' in jobs[1]"),
+        (
+            MINIMAL_JOBS + "defaults:\n  limit: 3\n  repos: a/b\n",
+            "repos:",
+            "unknown key 'repos' in defaults",
+        ),
+        (
+            MINIMAL_JOBS + "defaults:\n  triggered_by:\n    name: x\n    mail: a@b\n",
+            "mail:",
+            "unknown key 'mail' in defaults.triggered_by",
+        ),
+        (
+            MINIMAL_JOBS + "logilica:\n  domain: d\n  token: secret\n",
+            "token:",
+            "unknown key 'token' in logilica",
+        ),
+        (
+            MINIMAL_JOBS + "limits:\n  deck_rate: 3\n",
+            "deck_rate:",
+            "unknown key 'deck_rate' in limits",
+        ),
+        (
+            f"jobs:\n  - {PERIODIC}\n  - url: {PRESUBMIT}\n    branch: main\n",
+            "branch:",
+            "unknown key 'branch' in jobs[1]",
+        ),
     ],
 )
 def test_unknown_key_reports_its_own_line(text: str, needle: str, phrase: str) -> None:
@@ -285,7 +300,7 @@ def test_bad_url_as_a_plain_item(url: str, phrase: str) -> None:
 
 
 def test_bad_url_in_a_mapping_reports_the_url_line() -> None:
-    text = f"""\
+    text = """\
     jobs:
       - name: custom
         repo: a/b
@@ -319,8 +334,9 @@ def test_bad_job_name(name: str, phrase: str) -> None:
 def test_same_job_name_twice() -> None:
     other_bucket = PERIODIC.replace("test-platform-results", "test-platform-results-public")
     text = f"jobs:\n  - {PERIODIC}\n  - {other_bucket}\n"
-    assert_error(text, 3, "jobs[1]", "'periodic-ci-a-b-main-daily' is listed twice",
-                 "first as jobs[0]")
+    assert_error(
+        text, 3, "jobs[1]", "'periodic-ci-a-b-main-daily' is listed twice", "first as jobs[0]"
+    )
 
 
 def test_same_name_given_explicitly_twice() -> None:
@@ -342,8 +358,9 @@ def test_same_url_twice_under_different_names() -> None:
       - url: {old_form}/
         name: another-name
     """
-    assert_error(text, line_of(text, "another-name") - 1, "jobs[1]", "listed twice",
-                 "uploaded twice")
+    assert_error(
+        text, line_of(text, "another-name") - 1, "jobs[1]", "listed twice", "uploaded twice"
+    )
 
 
 def test_same_job_on_other_hosts_is_not_a_duplicate_url_but_a_duplicate_name() -> None:
@@ -368,8 +385,10 @@ def test_repo_must_be_org_slash_name(where: str, text: str) -> None:
     [
         (MINIMAL_JOBS + "defaults:\n  limit: -1\n", "defaults.limit must be a whole number >= 0"),
         (MINIMAL_JOBS + "defaults:\n  limit: 2.5\n", "defaults.limit must be a whole number"),
-        (f"jobs:\n  - url: {PERIODIC}\n    limit: many\n",
-         "jobs[0].limit must be a whole number >= 0"),
+        (
+            f"jobs:\n  - url: {PERIODIC}\n    limit: many\n",
+            "jobs[0].limit must be a whole number >= 0",
+        ),
         (f"jobs:\n  - url: {PERIODIC}\n    limit: true\n", "jobs[0].limit must be a whole number"),
     ],
 )
@@ -502,8 +521,16 @@ def test_single_job_config_bad_repo() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("50m", 3000), ("1h30m", 5400), ("90s", 90), ("45", 45), ("1h", 3600), (" 2M ", 120),
-     ("1.5s", 1.5), ("1h0m5s", 3605)],
+    [
+        ("50m", 3000),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("45", 45),
+        ("1h", 3600),
+        (" 2M ", 120),
+        ("1.5s", 1.5),
+        ("1h0m5s", 3605),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -518,12 +545,32 @@ def test_parse_duration_rejects(text: str) -> None:
 # -- properties -------------------------------------------------------------------------------
 
 _yaml_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=15),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=15),
     st.sampled_from([PERIODIC, PRESUBMIT, OLD_FORM, "a/b", "jobs", "url"]),
 )
 _keys = st.sampled_from(
-    ["jobs", "url", "name", "repo", "limit", "defaults", "limits", "logilica", "timeout",
-     "deck_rps", "batch_size", "triggered_by", "email", "domain", "api_url", "x"]
+    [
+        "jobs",
+        "url",
+        "name",
+        "repo",
+        "limit",
+        "defaults",
+        "limits",
+        "logilica",
+        "timeout",
+        "deck_rps",
+        "batch_size",
+        "triggered_by",
+        "email",
+        "domain",
+        "api_url",
+        "x",
+    ]
 )
 _yaml_values = st.recursive(
     _yaml_scalars,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import time
 from collections.abc import Generator
 from types import SimpleNamespace
@@ -46,7 +47,9 @@ class FakeClock:
 
     async def sleep(self, delay: float) -> None:
         self.sleeps.append(delay)
-        self.now += max(0.0, delay)
+        # Like a real clock, time moves on by at least a little: a sleep shorter than the
+        # float resolution at `now` would otherwise leave the clock where it was.
+        self.now += max(1e-9, delay)
         if self.on_sleep is not None:
             self.on_sleep(self)
         await _real_sleep(0)
@@ -182,7 +185,7 @@ async def test_rate_limiter_in_real_time() -> None:
         stamps.append(time.monotonic())
     assert stamps[-1] - stamps[0] >= 0.17
     # No gap much shorter than 1/rate (small tolerance for clock granularity).
-    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.015
+    assert min(b - a for a, b in itertools.pairwise(stamps)) >= 0.015
 
 
 # -- HostGate ---------------------------------------------------------------------------------
@@ -415,3 +418,12 @@ def test_classify_status_caps_retry_after(clock: FakeClock) -> None:
     err = classify_status(503, {"Retry-After": "86400"}, gate, "x")
     assert err is not None and err.retry_after == RETRY_AFTER_CAP
     assert gate._paused_until == pytest.approx(clock.now + RETRY_AFTER_CAP)
+
+
+async def test_with_retries_accepts_any_callable_returning_an_awaitable(
+    fast_retries: None,
+) -> None:
+    """Not just `async def` functions: backoff alone would not retry a lambda or an object."""
+    func = Flaky(TransientError("x"), TransientError("y"))
+    assert await with_retries(lambda: func()) == "ok"
+    assert func.calls == 3

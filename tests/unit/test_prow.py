@@ -238,9 +238,7 @@ def test_parse_periodic_page() -> None:
     )
     assert first.key == 1950119109857382400
     assert not first.running
-    assert first.spyglass_path == (
-        f"/view/gs/test-platform-results/logs/{JOB}/1950119109857382400"
-    )
+    assert first.spyglass_path == (f"/view/gs/test-platform-results/logs/{JOB}/1950119109857382400")
     # The bucket comes from each build's SpyglassLink, not from the job URL.
     assert page.builds[2].bucket == "test-platform-results-public"
     assert page.builds[2].running
@@ -486,8 +484,10 @@ def test_older_link_on_a_page_that_has_a_cursor_already() -> None:
         (f"{PAGE_URL}?buildId=123", f"{PAGE_URL}?buildId=123"),
         ("?buildId=123", f"{PAGE_URL}?buildId=123"),
         (f"{HISTORY_PATH}?buildId=123&amp;x=1", f"{PAGE_URL}?buildId=123"),
-        (f"{HISTORY_PATH}?x=1&amp;buildId=1950119109857382400",
-         f"{PAGE_URL}?buildId=1950119109857382400"),
+        (
+            f"{HISTORY_PATH}?x=1&amp;buildId=1950119109857382400",
+            f"{PAGE_URL}?buildId=1950119109857382400",
+        ),
         # Leaving the job's history is never followed.
         (f"https://evil.example{HISTORY_PATH}?buildId=123", None),
         (f"//evil.example{HISTORY_PATH}?buildId=123", None),
@@ -633,8 +633,12 @@ async def test_walk_stops_when_the_caller_stops() -> None:
 
 
 async def test_walk_propagates_page_errors() -> None:
-    deck = FakeDeck({PAGE_URL: deck_page([entry("30")], older=28),
-                     f"{PAGE_URL}?buildId=28": "failed to get job history"})
+    deck = FakeDeck(
+        {
+            PAGE_URL: deck_page([entry("30")], older=28),
+            f"{PAGE_URL}?buildId=28": "failed to get job history",
+        }
+    )
     seen = []
     with pytest.raises(PageError):
         async for page in walk_history(deck, PAGE_URL):
@@ -653,7 +657,9 @@ _scalars = st.one_of(
 )
 _json = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 _digits = st.from_regex(r"[0-9]{1,22}", fullmatch=True)
@@ -688,8 +694,12 @@ def _history_entry(draw: st.DrawFn) -> Any:
                     "pulls": st.lists(
                         st.fixed_dictionaries(
                             {},
-                            optional={"number": _json | st.integers(), "author": _json,
-                                      "sha": _json, "link": _json},
+                            optional={
+                                "number": _json | st.integers(),
+                                "author": _json,
+                                "sha": _json,
+                                "link": _json,
+                            },
                         )
                         | _json,
                         max_size=2,

@@ -182,9 +182,10 @@ def test_job_repo_overrides_every_other_source() -> None:
         {"spec": {"extra_refs": [{"org": "extra", "repo": "refs"}]}},
     )
     assert not needs_prowjob(job, build, art.finished)
-    assert to_record(
-        job, build, art, deck_base=DECK, triggered_by=TRIGGER, origin=ORIGIN
-    ).repo == "configured/repo"
+    assert (
+        to_record(job, build, art, deck_base=DECK, triggered_by=TRIGGER, origin=ORIGIN).repo
+        == "configured/repo"
+    )
 
 
 @pytest.mark.parametrize(
@@ -423,7 +424,9 @@ def test_small_clock_skew_is_clamped() -> None:
 
 
 def test_float_timestamps_become_ints() -> None:
-    art = Artifacts(started(timestamp=T0 + 0.9), finished(timestamp=T1 + 0.2, metadata={"repo": "a/b"}))
+    art = Artifacts(
+        started(timestamp=T0 + 0.9), finished(timestamp=T1 + 0.2, metadata={"repo": "a/b"})
+    )
     b = record_for(periodic_job(), periodic_build(), art).build
     assert (b["startedAt"], b["completedAt"]) == (T0, T1)
     assert isinstance(b["startedAt"], int) and isinstance(b["completedAt"], int)
@@ -440,7 +443,9 @@ _scalars = st.one_of(
 )
 _json = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 _timestamps = st.one_of(
@@ -487,8 +492,11 @@ _prowjob = st.one_of(
                         "extra_refs": st.one_of(
                             st.lists(
                                 st.fixed_dictionaries(
-                                    {}, optional={"org": _json | st.just("o"),
-                                                  "repo": _json | st.just("r")}
+                                    {},
+                                    optional={
+                                        "org": _json | st.just("o"),
+                                        "repo": _json | st.just("r"),
+                                    },
                                 ),
                                 max_size=2,
                             ),
