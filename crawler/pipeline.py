@@ -43,6 +43,7 @@ from crawler.tracker import (
     write_floor,
 )
 
+MAX_ACTIVE_JOBS = 64
 # Deck pages are small HTML; cap them so a broken deck cannot exhaust memory.
 MAX_PAGE_BYTES = 16 * 1024 * 1024
 # How long a partly filled upload batch waits for more builds of the same repository.
@@ -79,6 +80,8 @@ class _Job:
     tracked: frozenset[int] = frozenset()
     given_up: frozenset[int] = frozenset()
     owned: bool = False  # we hold its lock, so its files are ours to write
+    outstanding: int = 0  # queued builds not yet uploaded or failed
+    active: bool = False  # holds one of the run's job slots
 
 
 @dataclass
@@ -112,6 +115,9 @@ class Pipeline:
         self._repos: dict[str, str] = {}
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
+        # Jobs in progress at once: each holds a lock file, a tracker handle and its queue of
+        # builds, so thousands of jobs must not all be open together.
+        self._job_slots = asyncio.Semaphore(MAX_ACTIVE_JOBS)
         self._jobs = [
             _Job(
                 spec=j,
@@ -137,12 +143,7 @@ class Pipeline:
                 await self._run(session)
         finally:
             for job in self._jobs:
-                if job.owned and not self.options.dry_run:
-                    try:
-                        job.failures.save()
-                    except OSError as exc:
-                        job.stats.errors.append(f"cannot write {job.failures.path}: {exc}")
-                await job.tracker.close()
+                await self._finish_job(job)
             self.reporter.stop()
         summary.stopped = self.stop_reason
         summary.seconds = time.monotonic() - started
@@ -284,11 +285,23 @@ class Pipeline:
         Builds are queued oldest first and, with a limit, only the oldest `limit` of them, so
         what a run leaves out is always newer than what it did: the next walk finds it.
         """
-        stats = job.stats
+        await self._job_slots.acquire()
+        job.active = True
         try:
-            await job.tracker.lock(wait=self.options.lock_wait)
-            job.owned = True
-            state = await job.tracker.load()
+            await self._discover_job(job, downloads)
+        finally:
+            if job.outstanding == 0:
+                await self._finish_job(job)
+
+    async def _discover_job(self, job: _Job, downloads: asyncio.Queue[_Item | None]) -> None:
+        stats = job.stats
+        dry = self.options.dry_run
+        try:
+            # A dry run writes nothing, not even a lock file, and repairs nothing.
+            if not dry:
+                await job.tracker.lock(wait=self.options.lock_wait)
+                job.owned = True
+            state = await job.tracker.load(repair=not dry)
             job.failures.load()
         except JobLocked as exc:
             stats.status = "locked"
@@ -347,8 +360,28 @@ class Pipeline:
         stats.attempted = len(keep)
         stats.deferred = stats.new - stats.attempted
         self.reporter.job_discovered(stats)
+        job.outstanding = len(keep)
         while keep:
             await downloads.put(_Item(job=job, build=keep.pop()))
+
+    async def _finish_job(self, job: _Job) -> None:
+        """All of a job's builds are done (or the run ends): write its files, free its slot."""
+        if job.owned and not self.options.dry_run:
+            try:
+                job.failures.save()
+            except OSError as exc:
+                job.stats.errors.append(f"cannot write {job.failures.path}: {exc}")
+        job.owned = False
+        await job.tracker.close()
+        if job.active:
+            job.active = False
+            self._job_slots.release()
+
+    async def _item_done(self, item: _Item) -> None:
+        job = item.job
+        job.outstanding -= 1
+        if job.outstanding == 0:
+            await self._finish_job(job)
 
     def _fail_job(self, job: _Job, message: str) -> None:
         job.stats.status = "failed"
@@ -365,15 +398,16 @@ class Pipeline:
             try:
                 repo_id = await self._prepare(item)
             except (BuildError, RemoteError) as exc:
-                self._build_failed(item, str(exc), permanent=exc.permanent)
+                await self._build_failed(item, str(exc), permanent=exc.permanent)
                 continue
             except ValueError as exc:  # undecodable JSON or gzip in GCS: it will not change
-                self._build_failed(item, str(exc), permanent=True)
+                await self._build_failed(item, str(exc), permanent=True)
                 continue
             if repo_id is None:
-                continue
-            if self.options.dry_run:
+                await self._item_done(item)
+            elif self.options.dry_run:
                 self._dry_run_line(item)
+                await self._item_done(item)
             else:
                 await batcher.add(repo_id, item)
 
@@ -430,7 +464,7 @@ class Pipeline:
             line += "\n" + json.dumps(b, indent=2, sort_keys=True)
         self.reporter.would_upload(item.job.stats, line)
 
-    def _build_failed(self, item: _Item, reason: str, *, permanent: bool) -> None:
+    async def _build_failed(self, item: _Item, reason: str, *, permanent: bool) -> None:
         item.job.stats.failed += 1
         if permanent and not self.options.dry_run:
             entry = item.job.failures.record(item.build.id, reason)
@@ -442,6 +476,7 @@ class Pipeline:
             f"failed job={item.job.spec.name} build={item.build.id}: {reason}",
             False,
         )
+        await self._item_done(item)
 
     # -- upload -------------------------------------------------------------------------
 
@@ -461,7 +496,7 @@ class Pipeline:
                     await self._upload(_Batch(batch.repo_id, [item]))
                 return
             for item in batch.items:
-                self._build_failed(item, str(exc), permanent=exc.permanent)
+                await self._build_failed(item, str(exc), permanent=exc.permanent)
             return
         await self._confirmed(batch.items)
 
@@ -477,7 +512,7 @@ class Pipeline:
             except OSError as exc:
                 for item in group:
                     reason = f"uploaded but not recorded in tracker: {exc}"
-                    self._build_failed(item, reason, permanent=False)
+                    await self._build_failed(item, reason, permanent=False)
                 continue
             for item in group:
                 job.failures.clear(item.build.id)
@@ -488,6 +523,7 @@ class Pipeline:
                     f"uploaded job={job.spec.name} build={item.build.id}",
                     True,
                 )
+                await self._item_done(item)
 
 
 class _Batcher:

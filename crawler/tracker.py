@@ -112,8 +112,8 @@ class Tracker:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
 
-    async def load(self) -> TrackerState:
-        """Read the IDs, repairing a torn last line in place (under the lock)."""
+    async def load(self, *, repair: bool = True) -> TrackerState:
+        """Read the IDs, repairing a torn last line in place (only under the lock)."""
         try:
             async with aiofiles.open(self.path, "rb") as f:
                 raw = await f.read()
@@ -126,7 +126,7 @@ class Tracker:
         except UnicodeDecodeError:
             text = raw.decode("ascii", "replace")
         ids, note, good_len = parse_tracker(text, str(self.path))
-        if note is not None:
+        if note is not None and repair:
             os.truncate(self.path, good_len)
         return TrackerState(frozenset(ids), note, max(ids) if ids else None)
 
