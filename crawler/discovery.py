@@ -10,7 +10,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from crawler.config import JobSpec
 from crawler.errors import BuildError
@@ -38,10 +38,53 @@ class Known:
     given_up: frozenset[int]
 
 
+@dataclass
+class Frontier:
+    """Where a job's history stops mattering: the floor, and what keeps it where it is.
+
+    Invariant: every build with an ID below `floor` is settled (tracked, given up, or
+    abandoned while running). Discovery never looks below it; a run that ends moves it up to
+    its lowest build still unsettled. Builds finish out of order and runs get killed, so
+    "a fully tracked page" alone does not mean that everything older is done: the floor does.
+    """
+
+    floor: int = 0
+    complete: bool = False  # discovery reached the floor or the end of the history
+    newest: int | None = None
+    open: set[int] = field(default_factory=set)  # unsettled IDs seen (kept, running, deferred)
+    deferred: int = 0
+
+    def saw(self, key: int) -> None:
+        if self.newest is None or key > self.newest:
+            self.newest = key
+
+    def settle(self, key: int) -> None:
+        self.open.discard(key)
+
+    def next_floor(self) -> int:
+        """The floor the next run may use, given what is still unsettled now."""
+        if self.open:
+            value = min(self.open)
+        elif self.newest is not None:
+            value = self.newest + 1
+        else:
+            value = self.floor
+        # A walk cut short (--max-pages) did not see what lies between it and the old floor.
+        return value if self.complete else min(value, self.floor)
+
+
 def count_skipped(stats: JobStats, skipped: list[SkippedEntry]) -> None:
     for entry in skipped:
         stats.errors.append(f"build {entry.id or '?'}: page entry {entry.reason}")
         stats.failed += 1
+
+
+def _keep(keep: deque[BuildRef], build: BuildRef, frontier: Frontier) -> None:
+    """Queue a candidate; with a limit the deque drops the newest, which stay unsettled."""
+    if keep.maxlen is not None and len(keep) == keep.maxlen:
+        frontier.deferred += 1  # keep[0] is evicted; it stays in frontier.open
+    keep.append(build)
+    frontier.open.add(build.key)
 
 
 async def discover_deck(
@@ -50,11 +93,11 @@ async def discover_deck(
     known: Known,
     stats: JobStats,
     keep: deque[BuildRef],
+    frontier: Frontier,
     *,
     max_pages: int | None,
 ) -> None:
-    """Walk back until a page where every finished build is settled (tracked or given up)
-    and no recent build is still running, or until the history ends."""
+    """Walk back until a settled page below the floor, or until the history ends."""
     now = time.time()
     async for page in walk_history(fetch, job.url.url, max_pages=max_pages):
         stats.pages += 1
@@ -62,9 +105,11 @@ async def discover_deck(
         count_skipped(stats, page.skipped)
         for build in page.builds:
             stats.found += 1
-            if build.key in known.tracked:
+            key = build.key
+            frontier.saw(key)
+            if key < frontier.floor or key in known.tracked:
                 continue
-            if build.key in known.given_up:
+            if key in known.given_up:
                 stats.given_up += 1
                 continue
             if build.running:
@@ -72,11 +117,14 @@ async def discover_deck(
                 began = started_epoch(build)
                 if began is None or now - began < PENDING_GIVE_UP_SECONDS:
                     settled = False
+                    frontier.open.add(key)
                 continue
             settled = False
             stats.new += 1
-            keep.append(build)
-        if settled:
+            _keep(keep, build, frontier)
+        lowest = min((b.key for b in page.builds), default=None)
+        if page.older_url is None or (settled and lowest is not None and lowest < frontier.floor):
+            frontier.complete = True
             return
 
 
@@ -114,52 +162,50 @@ async def discover_gcs(
     known: Known,
     stats: JobStats,
     keep: deque[BuildRef],
-    *,
-    floor: int | None,
-) -> int:
-    """List the job's folder in every bucket deck merges; queue untracked builds.
+    frontier: Frontier,
+) -> None:
+    """List the job's folder, from the floor up, in every bucket deck merges.
 
-    Builds below `floor` were all settled by an earlier listing and are skipped unread
-    (startOffset). Returns the new floor: the lowest ID still unsettled after this listing
-    (deferred, running or to be processed), or one past the newest build if none is.
+    Whether a listed build is still running is only known once its finished.json is read,
+    so every unsettled build is queued; running ones stay open in the frontier.
     """
     prefix = listing_prefix(job)
     presubmit = job.url.presubmit
     found: dict[int, tuple[str, str]] = {}
+    start = _offset(prefix, frontier.floor)
     for bucket in (job.url.bucket, *BUCKET_SIBLINGS.get(job.url.bucket, ())):
-        async for page in gcs.list_folder(bucket, prefix, start_offset=_offset(prefix, floor)):
+        async for page in gcs.list_folder(bucket, prefix, start_offset=start):
             stats.pages += 1
             for entry in page.names if presubmit else page.prefixes:
                 build_id = build_id_from_listing(prefix, entry, presubmit)
-                if build_id is not None and (floor is None or int(build_id) >= floor):
+                # Servers may ignore startOffset (and it compares text): filter as numbers.
+                if build_id is not None and int(build_id) >= frontier.floor:
                     found.setdefault(int(build_id), (bucket, build_id))
     stats.found = len(found)
-    unsettled = sorted(
-        (key for key in found if key not in known.tracked and key not in known.given_up),
-        reverse=True,
-    )
+    for key in found:
+        frontier.saw(key)
     stats.given_up = sum(1 for key in found if key in known.given_up)
-    for key in unsettled:
+    for key in sorted(found, reverse=True):
+        if key in known.tracked or key in known.given_up:
+            continue
         bucket, build_id = found[key]
-        keep.append(
-            BuildRef(
-                id=build_id,
-                bucket=bucket,
-                path=f"{prefix}{build_id}",
-                result="UNKNOWN",
-                started="0001-01-01T00:00:00Z",
-                indirect=presubmit,
-            )
+        stats.new += 1
+        ref = BuildRef(
+            id=build_id,
+            bucket=bucket,
+            path=f"{prefix}{build_id}",
+            result="UNKNOWN",
+            started="0001-01-01T00:00:00Z",
+            indirect=presubmit,
         )
-    stats.new = len(unsettled)
-    if unsettled:
-        return unsettled[-1]
-    return max(found) + 1 if found else (floor or 0)
+        _keep(keep, ref, frontier)
+    frontier.complete = True
 
 
-def _offset(prefix: str, floor: int | None) -> str | None:
-    # IDs are 19-digit snowflakes (int64, so never 20 digits); same width sorts as numbers.
-    return f"{prefix}{floor}" if floor else None
+def _offset(prefix: str, floor: int) -> str | None:
+    # Recent IDs are 19-digit snowflakes (int64: never 20 digits), and text of one width sorts
+    # as numbers do; shorter old IDs sort after them as text, so they are still listed.
+    return f"{prefix}{floor}" if floor > 0 else None
 
 
 async def resolve_indirect(gcs: GcsReader, ref: BuildRef) -> BuildRef:

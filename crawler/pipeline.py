@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from crawler.config import Config, JobSpec
-from crawler.discovery import Known, discover_deck, discover_gcs, resolve_indirect
+from crawler.discovery import Frontier, Known, discover_deck, discover_gcs, resolve_indirect
 from crawler.errors import BuildError, CrawlerError, RemoteError
 from crawler.gcs import DECODE_TRIES, GcsReader
 from crawler.http import exchange
@@ -37,13 +37,16 @@ from crawler.tracker import (
     MAX_FAILED_ATTEMPTS,
     FailureLog,
     JobLocked,
+    JobState,
     Tracker,
-    clear_floor,
-    read_floor,
-    write_floor,
+    read_state,
+    write_state,
 )
 
 MAX_ACTIVE_JOBS = 64
+# In auto discovery, a job that ended its last run with more unsettled builds than a deck page
+# holds is still catching up: list the bucket rather than walk pages.
+AUTO_LIST_BACKLOG = 20
 # Deck pages are small HTML; cap them so a broken deck cannot exhaust memory.
 MAX_PAGE_BYTES = 16 * 1024 * 1024
 # How long a partly filled upload batch waits for more builds of the same repository.
@@ -81,6 +84,7 @@ class _Job:
     given_up: frozenset[int] = frozenset()
     owned: bool = False  # we hold its lock, so its files are ours to write
     outstanding: int = 0  # queued builds not yet uploaded or failed
+    frontier: Frontier | None = None  # set once discovery succeeded
     active: bool = False  # holds one of the run's job slots
 
 
@@ -323,26 +327,18 @@ class Pipeline:
         limit = job.spec.limit if job.spec.limit is not None else self.options.limit
         keep: deque[BuildRef] = deque(maxlen=limit or None)
         mode = job.spec.discovery or self.options.discovery
-        tracker_dir, name = self.options.tracker_dir, job.spec.name
-        floor = None if self.options.retry_failed else read_floor(tracker_dir, name)
-        catching_up = False
+        saved = read_state(self.options.tracker_dir, job.spec.name)
+        # --retry-failed must see given-up builds below the floor again.
+        frontier = Frontier(floor=0 if self.options.retry_failed else saved.floor)
         if mode == "auto":
-            # Catching up (first run, or a limited backfill still going): the listing is
-            # complete and costs one request per 1000 builds. Up to date: one deck page.
-            mode = "gcs" if not state.ids or floor is not None else "deck"
-            catching_up = mode == "gcs"
+            # A whole history to read (first run, old-script trackers, --retry-failed) or a
+            # backlog left by a limited backfill: the listing is complete and costs a request
+            # per 1000 builds. Up to date: deck's first page says what is new.
+            catching_up = frontier.floor == 0 or saved.backlog > AUTO_LIST_BACKLOG
+            mode = "gcs" if catching_up and self.options.max_pages is None else "deck"
         try:
             if mode == "gcs":
-                new_floor = await discover_gcs(self._gcs, job.spec, known, stats, keep, floor=floor)
-                if not self.options.dry_run:
-                    if (
-                        job.spec.discovery == "gcs"
-                        or self.options.discovery == "gcs"
-                        or (catching_up and len(keep) < stats.new)
-                    ):
-                        write_floor(tracker_dir, name, new_floor)
-                    else:
-                        clear_floor(tracker_dir, name)
+                await discover_gcs(self._gcs, job.spec, known, stats, keep, frontier)
             else:
                 await discover_deck(
                     self._fetch_page,
@@ -350,6 +346,7 @@ class Pipeline:
                     known,
                     stats,
                     keep,
+                    frontier,
                     max_pages=self.options.max_pages,
                 )
         except (CrawlerError, PageError, OSError) as exc:
@@ -357,6 +354,7 @@ class Pipeline:
             # now would let the next walk stop before the unread ones. So upload none.
             self._fail_job(job, f"job history: {exc}")
             return
+        job.frontier = frontier
         stats.attempted = len(keep)
         stats.deferred = stats.new - stats.attempted
         self.reporter.job_discovered(stats)
@@ -369,8 +367,11 @@ class Pipeline:
         if job.owned and not self.options.dry_run:
             try:
                 job.failures.save()
+                if job.frontier is not None:
+                    state = JobState(job.frontier.next_floor(), len(job.frontier.open))
+                    write_state(self.options.tracker_dir, job.spec.name, state)
             except OSError as exc:
-                job.stats.errors.append(f"cannot write {job.failures.path}: {exc}")
+                job.stats.errors.append(f"cannot write the state of {job.spec.name}: {exc}")
         job.owned = False
         await job.tracker.close()
         if job.active:
@@ -469,6 +470,8 @@ class Pipeline:
         if permanent and not self.options.dry_run:
             entry = item.job.failures.record(item.build.id, reason)
             reason += f" (failed for good, attempt {entry.attempts}/{MAX_FAILED_ATTEMPTS})"
+            if entry.attempts >= MAX_FAILED_ATTEMPTS and item.job.frontier is not None:
+                item.job.frontier.settle(item.build.key)
         item.job.stats.errors.append(f"build {item.build.id}: {reason}")
         self.reporter.build_done(
             item.job.stats,
@@ -516,6 +519,8 @@ class Pipeline:
                 continue
             for item in group:
                 job.failures.clear(item.build.id)
+                if job.frontier is not None:
+                    job.frontier.settle(item.build.key)
                 job.stats.uploaded += 1
                 self.reporter.build_done(
                     job.stats,

@@ -241,28 +241,35 @@ class FailureLog:
         self._dirty = False
 
 
-def floor_path(directory: Path, job: str) -> Path:
-    return directory / f"{validate_job_name(job)}.gcs-floor"
+@dataclass(frozen=True)
+class JobState:
+    """`<job>.state.json`: the job's floor (every build below it is settled) and its backlog
+    (builds still unsettled when the last run ended)."""
+
+    floor: int = 0
+    backlog: int = 0
 
 
-def read_floor(directory: Path, job: str) -> int | None:
-    """The bucket-listing floor: every build below it was settled by an earlier run.
+def state_path(directory: Path, job: str) -> Path:
+    return directory / f"{validate_job_name(job)}.state.json"
 
-    Missing or unreadable means "list everything", which is always safe.
-    """
+
+def read_state(directory: Path, job: str) -> JobState:
+    """Missing or unreadable means floor 0: look at the whole history, which is always safe."""
     try:
-        text = floor_path(directory, job).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() else None
+        data = json.loads(state_path(directory, job).read_text(encoding="utf-8"))
+        floor, backlog = data["floor"], data["backlog"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return JobState()
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (floor, backlog)):
+        return JobState()
+    return JobState(floor=floor, backlog=backlog)
 
 
-def write_floor(directory: Path, job: str, value: int) -> None:
-    path = floor_path(directory, job)
+def write_state(directory: Path, job: str, state: JobState) -> None:
+    """Atomic (temp file + rename): a kill leaves the old state, which stays valid because
+    runs only ever settle more builds."""
+    path = state_path(directory, job)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{value}\n", encoding="ascii")
+    tmp.write_text(json.dumps(asdict(state)) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def clear_floor(directory: Path, job: str) -> None:
-    floor_path(directory, job).unlink(missing_ok=True)
