@@ -174,7 +174,15 @@ def execute(
             loop.call_later(deadline, pipeline.request_stop, "deadline reached")
         return await pipeline.run()
 
-    summary = asyncio.run(main())
+    try:
+        summary = asyncio.run(main())
+    except Exception as exc:  # a bug: say so in one line; trackers are whole-line writes
+        _stderr().print(
+            f"prow-crawler: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; tracker files are intact, a rerun is safe)",
+            markup=False,
+        )
+        return 1
     if as_json:
         print_summary(summary, _stderr())
         dump_json(summary, sys.stdout)
@@ -345,11 +353,26 @@ def demo(
     keep: Annotated[
         Path | None, typer.Option("--tracker-dir", help="Keep trackers here (default: temp).")
     ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            "--faults",
+            metavar="SPEC",
+            help="Make the sandbox misbehave, e.g. error_rate=0.1,burst429=50x3,reset_rate=0.02"
+            " (keys: python -c 'from crawler.sandbox.faults import SPEC_HELP; print(SPEC_HELP)').",
+        ),
+    ] = None,
 ) -> None:
     """Run the real crawl against the built-in sandbox (fake deck, GCS emulator, fake Logilica)."""
     from crawler.demo import run_demo
+    from crawler.sandbox.faults import Faults
 
-    raise typer.Exit(run_demo(keep))
+    try:
+        chosen = Faults.parse(faults) if faults is not None else None
+    except ValueError as exc:
+        _stderr().print(f"error: --faults: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    raise typer.Exit(run_demo(keep, chosen))
 
 
 def main() -> None:

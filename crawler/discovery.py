@@ -110,7 +110,6 @@ async def discover_deck(
             if key < frontier.floor or key in known.tracked:
                 continue
             if key in known.given_up:
-                stats.given_up += 1
                 continue
             if build.running:
                 stats.running += 1
@@ -184,7 +183,6 @@ async def discover_gcs(
     stats.found = len(found)
     for key in found:
         frontier.saw(key)
-    stats.given_up = sum(1 for key in found if key in known.given_up)
     for key in sorted(found, reverse=True):
         if key in known.tracked or key in known.given_up:
             continue

@@ -323,6 +323,8 @@ class Pipeline:
             self.reporter.message(f"repaired job={job.spec.name}: {state.repaired}")
         if not self.options.retry_failed:
             job.given_up = frozenset(job.failures.given_up())
+        # Reported every run (they sit in the failures file, see `status`), seen or not.
+        job.stats.given_up = len(job.given_up)
         known = Known(tracked=state.ids, given_up=job.given_up)
         limit = job.spec.limit if job.spec.limit is not None else self.options.limit
         keep: deque[BuildRef] = deque(maxlen=limit or None)
@@ -551,17 +553,25 @@ class _Batcher:
             del self._open[repo_id]
             await self._out.put(batch)
 
+    def _take(self, older_than: float | None) -> list[_Batch]:
+        """Remove and return the batches to send, without awaiting in between, so the linger
+        loop and close() can never both take the same batch."""
+        ready = [
+            repo_id
+            for repo_id, batch in self._open.items()
+            if older_than is None or batch.opened <= older_than
+        ]
+        return [self._open.pop(repo_id) for repo_id in ready]
+
     async def linger(self) -> None:
         while not self._closed.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), self._linger)
-            now = time.monotonic()
-            for repo_id, batch in list(self._open.items()):
-                if now - batch.opened >= self._linger and self._open.get(repo_id) is batch:
-                    del self._open[repo_id]
-                    await self._out.put(batch)
+            for batch in self._take(time.monotonic() - self._linger):
+                await self._out.put(batch)
 
     async def close(self) -> None:
+        """Send every open batch; the caller then awaits linger() before ending the queue."""
         self._closed.set()
-        for repo_id in list(self._open):
-            await self._out.put(self._open.pop(repo_id))
+        for batch in self._take(None):
+            await self._out.put(batch)
