@@ -36,6 +36,7 @@ from crawler.report import (
     RichReporter,
     RunSummary,
     dump_json,
+    peak_rss_mb,
     print_summary,
 )
 from crawler.tracker import FailureLog, read_tracker_summary
@@ -183,6 +184,7 @@ def execute(
             markup=False,
         )
         return 1
+    summary.peak_rss_mb = peak_rss_mb()
     if as_json:
         print_summary(summary, _stderr())
         dump_json(summary, sys.stdout)

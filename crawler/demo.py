@@ -43,13 +43,22 @@ def _pass(config_path: Path, tracker_dir: Path, sandbox: object, label: str) -> 
     return summary
 
 
-def run_demo(tracker_dir: Path | None) -> int:
-    """Start the sandbox, crawl it twice, show what Logilica received; 0 if all as expected."""
-    from crawler.sandbox import Sandbox
+def run_demo(tracker_dir: Path | None, faults: object = None) -> int:
+    """Start the sandbox, crawl it twice, show what Logilica received; 0 if all as expected.
 
+    With `faults` (a sandbox Faults) the sandbox misbehaves; the first pass may then leave
+    builds for the second, so the check is: after both passes every finished build was
+    uploaded, none twice.
+    """
+    from crawler.sandbox import Faults, Sandbox
+
+    assert faults is None or isinstance(faults, Faults)
     console = Console(highlight=False, soft_wrap=True)
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="prow-crawler-demo-") as tmp, Sandbox() as sandbox:
+    with (
+        tempfile.TemporaryDirectory(prefix="prow-crawler-demo-") as tmp,
+        Sandbox(faults=faults) as sandbox,
+    ):
         trackers = tracker_dir or Path(tmp) / "tracker"
         jobs_file = sandbox.write_jobs_yaml(Path(tmp) / "jobs.yaml")
         console.print(
@@ -57,21 +66,37 @@ def run_demo(tracker_dir: Path | None) -> int:
             f"Logilica {sandbox.logilica_url}"
         )
         console.print(f"jobs file {jobs_file}, trackers in {trackers}")
+        if faults is not None:
+            console.print(f"faults: {faults.describe()}", markup=False)
         first = _pass(jobs_file, trackers, sandbox, "first pass: backfill")
         after_first = sandbox.recorder.count_by_id()
-        second = _pass(jobs_file, trackers, sandbox, "second pass: nothing new expected")
+        label = "second pass: catch up" if faults else "second pass: nothing new expected"
+        second = _pass(jobs_file, trackers, sandbox, label)
         after_second = sandbox.recorder.count_by_id()
 
         expected = Counter(b.id for b in sandbox.world.finished_builds())
         _show_received(console, sandbox)
         problems = []
-        if after_first != expected:
+        if faults is not None:
+            if after_second != expected:
+                missing = sorted(set(expected) - set(after_second))
+                extra = sorted(k for k, v in after_second.items() if v != expected.get(k))
+                problems.append(
+                    f"after 2 passes: missing {missing[:5]}, uploaded twice or wrongly {extra[:5]}"
+                )
+            if second.exit_code:
+                problems.append(f"second pass exit code {second.exit_code}")
+            console.print(
+                f"faults injected: {dict(faults.injected())}; retries "
+                f"{first.retries} in pass 1, {second.retries} in pass 2"
+            )
+        elif after_first != expected:
             missing = sorted(set(expected) - set(after_first))
             extra = sorted(k for k, v in after_first.items() if v != expected.get(k))
             problems.append(f"first pass: missing {missing[:5]}, wrong counts {extra[:5]}")
-        if after_second != after_first:
+        if faults is None and after_second != after_first:
             problems.append("second pass uploaded builds again")
-        if first.exit_code or second.exit_code:
+        if faults is None and (first.exit_code or second.exit_code):
             problems.append(f"exit codes {first.exit_code}, {second.exit_code}")
         console.print(
             f"demo: {sum(expected.values())} finished builds in the sandbox; uploaded "

@@ -26,7 +26,8 @@ BUCKET_SIBLINGS = {
     "test-platform-results": ("test-platform-results-public",),
     "origin-ci-test": ("test-platform-results", "test-platform-results-public"),
 }
-_ID = re.compile(r"[0-9]+")
+# As on deck pages: a folder "0123" is not build 123 (see prow._entry_to_build).
+_ID = re.compile(r"0|[1-9][0-9]*")
 _GS_URL = re.compile(r"gs://([a-z0-9][a-z0-9._-]*)/(\S+)")
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 from gcloud.aio.storage import Storage
 
 from crawler.errors import RemoteError
@@ -127,6 +128,16 @@ class GcsReader:
                     if exc.status == 404:
                         return False, None
                     raise self._status_error(exc, what) from None
+                except aiohttp.ClientPayloadError as exc:
+                    if not isinstance(exc.__cause__, ContentEncodingError):
+                        raise TransientError(f"{what}: {type(exc).__name__}") from None
+                    # The body came whole but aiohttp could not gunzip it: a decode failure,
+                    # like a bad JSON body (DECODE_TRIES in all), not a network one (7 tries).
+                    undecodable += 1
+                    message = f"{what}: corrupt gzip data (Content-Encoding: gzip)"
+                    if undecodable >= DECODE_TRIES:
+                        raise ValueError(message) from None
+                    raise TransientError(message) from None
                 except NETWORK_ERRORS as exc:
                     raise TransientError(f"{what}: {type(exc).__name__}") from None
             try:

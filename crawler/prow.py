@@ -172,6 +172,10 @@ def _entry_to_build(entry: object) -> BuildRef | SkippedEntry | None:
         return None
     if not isinstance(build_id, str) or not _DIGITS.fullmatch(build_id):
         return SkippedEntry(str(build_id)[:40], "ID is not a decimal number")
+    if build_id != "0" and build_id.startswith("0"):
+        # Deck formats IDs as integers; "0123" would be tracked as 123 yet uploaded as another
+        # originalID than "123": a second copy of one build.
+        return SkippedEntry(build_id[:40], "ID is not a canonical decimal number (leading zero)")
     link = entry.get("SpyglassLink")
     if not isinstance(link, str) or not link.startswith("/view/gs/"):
         return SkippedEntry(build_id, "SpyglassLink is not /view/gs/BUCKET/PATH")

@@ -42,6 +42,7 @@ class RunSummary:
     requests: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     stopped: str | None = None  # why the run stopped early (signal, deadline), if it did
+    peak_rss_mb: float | None = None
 
     def totals(self) -> dict[str, int]:
         keys = (
@@ -69,6 +70,7 @@ class RunSummary:
             "requests": self.requests,
             "retries": self.retries,
             "stopped": self.stopped,
+            "peak_rss_mb": self.peak_rss_mb,
             "jobs": [asdict(j) for j in self.jobs],
         }
 
@@ -215,3 +217,19 @@ def print_summary(summary: RunSummary, console: Console) -> None:
 def dump_json(summary: RunSummary, out: TextIO) -> None:
     json.dump(summary.to_json(), out, indent=2)
     out.write("\n")
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (VmHWM), or None where /proc is not there.
+
+    Not getrusage(): its ru_maxrss survives execve, so a child forked from a big parent
+    reports the parent's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

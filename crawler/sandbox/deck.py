@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from aiohttp import web
 
-from .faults import Faults, faults_middleware
+from .faults import Faults, faults_middleware, padding
 from .world import (
     PRIVATE_BUCKET,
     PUBLIC_BUCKET,
@@ -68,6 +68,7 @@ class RequestCounter:
 
 WORLD_KEY = web.AppKey("world", World)
 COUNTER_KEY = web.AppKey("deck_requests", RequestCounter)
+FAULTS_KEY = web.AppKey("faults", Faults)
 
 
 class JobHistoryError(Exception):
@@ -91,6 +92,7 @@ def make_deck_app(
     app = web.Application(middlewares=[faults_middleware(faults, "deck")])
     app[WORLD_KEY] = world
     app[COUNTER_KEY] = counter or RequestCounter()
+    app[FAULTS_KEY] = faults
     app.router.add_get("/job-history/gs/{bucket}/logs/{job}", _handler("logs", "logs"))
     app.router.add_get(
         "/job-history/gs/{bucket}/pr-logs/directory/{job}", _handler("pr-logs", "pr-logs")
@@ -116,9 +118,100 @@ def _handler(kind: str, counted_as: str):
                 charset="utf-8",
                 headers={"X-Content-Type-Options": "nosniff"},
             )
-        return web.Response(text=render_page(page), content_type="text/html", charset="utf-8")
+        faults = request.app[FAULTS_KEY]
+        name = request.match_info["job"]
+        if name in faults.hostile_jobs and not request.query.get("buildId"):
+            page.builds = hostile_entries(request.app[WORLD_KEY].job(name)) + page.builds
+            faults.mark("deck", request, "hostile")
+        text = _apply_page_faults(request, render_page(page))
+        return web.Response(text=text, content_type="text/html", charset="utf-8")
 
     return job_history
+
+
+def _apply_page_faults(request: web.Request, text: str) -> str:
+    """Pages without their allBuilds line, with one that is not JSON, or padded to MBs."""
+    faults = request.app[FAULTS_KEY]
+    job = request.match_info["job"]
+    if job in faults.page_missing_jobs or faults.draw("deck", "page_missing_rate"):
+        faults.mark("deck", request, "page-missing")
+        text = "".join(
+            line for line in text.splitlines(keepends=True) if "var allBuilds = " not in line
+        )
+    elif job in faults.page_garbled_jobs or faults.draw("deck", "page_garbled_rate"):
+        faults.mark("deck", request, "page-garbled")
+        start = text.index("var allBuilds = ") + len("var allBuilds = ")
+        end = text.index("\n", start)
+        text = text[:start] + "[{ID: '1', SpyglassLink: undefined}, <b>oops</b>];" + text[end:]
+    if faults.page_padding and (not faults.padding_jobs or job in faults.padding_jobs):
+        text = text.replace("<head>\n", "<head>\n" + padding(faults.page_padding), 1)
+    return text
+
+
+def hostile_entries(job: SandboxJob) -> list[dict]:
+    """allBuilds entries a broken or malicious deck could list for `job`. None names a real
+    build that is new: a crawler must skip them, find no files for them, or map them to
+    exactly what their GCS files say; never upload anything else."""
+    done = [b for b in job.builds if not b.running]
+    real, other = done[len(done) // 2], done[-1]
+    folder = real.spyglass_path.rsplit("/", 1)[0]
+    html_refs = {
+        "org": "<script>alert(1)</script>",
+        "repo": "r\u0000e\"p'o",
+        "base_ref": "master",
+        "pulls": [
+            {
+                "number": 2**80,
+                "author": "<img src=x onerror=alert(1)>\u202e",
+                "sha": "not-a-sha",
+                "title": "</script><script>var allBuilds = [];</script> \U0001f4a5 \ufeff",
+                "link": "javascript:alert(1)",
+            }
+        ],
+    }
+
+    def entry(build_id: object, link: object, **extra: object) -> dict:
+        return {
+            "SpyglassLink": link,
+            "ID": build_id,
+            "Started": rfc3339(real.started),
+            "Duration": 1,
+            "Result": "SUCCESS",
+            "Refs": None,
+            **extra,
+        }
+
+    huge = "9" * 40
+    return [
+        entry("0" + real.id, f"{folder}/0{real.id}"),  # leading zero: another ID's text
+        entry(real.id + "x", f"{folder}/{real.id}x"),
+        entry("-" + real.id, f"{folder}/-{real.id}"),
+        entry("\u0661\u0662\u0663", f"{folder}/\u0661\u0662\u0663"),  # Arabic-Indic digits
+        entry(real.id, other.spyglass_path),  # a real ID pointing at another build's folder
+        entry(real.id, f"/view/gs/{real.bucket}/logs/../../{real.id}"),
+        entry(int(real.id), real.spyglass_path),  # a number, not a string
+        entry(
+            huge,
+            f"{folder}/{huge}",
+            Started="9999-12-31T23:59:59Z",
+            Duration=10**30,
+            Refs=html_refs,
+        ),
+        entry(
+            str(2**64 + 7),
+            f"{folder}/{2**64 + 7}",
+            Started="-0001-01-01T00:00:00Z",
+            Result="PENDING",
+            Duration=-(10**18),
+        ),
+        entry(
+            "1" + "0" * 18, f"{folder}/{'1' + '0' * 18}", Result="<b>SUCCESS</b>", Refs=html_refs
+        ),
+        "not an object",
+        None,
+        [real.id],
+        {"ID": real.id},
+    ]
 
 
 def job_history_page(world: World, kind: str, request: web.Request) -> _Page:

@@ -26,7 +26,7 @@ from gcp_storage_emulator.server import create_server
 from yarl import URL
 
 from .deck import RequestCounter
-from .faults import Faults, faults_middleware
+from .faults import Faults, break_object, faults_middleware, serve_huge
 from .world import FINISHED, PROWJOB, STARTED, SandboxBuild, SandboxJob, World, go_json
 
 EncodingLookup = Callable[[str, str], "str | None"]
@@ -217,6 +217,9 @@ def make_gcs_proxy_app(
             return gcs_error(405, "The sandbox's GCS is read-only.", "methodNotAllowed")
         target = _parse_object_path(request)
         counter.add("media" if target and target[2] else "metadata" if target else "other")
+        if target and target[2] and target[1] in faults.huge_objects:
+            faults.mark("gcs", request, "huge")
+            return await serve_huge(faults, request, target[1])
         try:
             upstream = await _forward(request.app[SESSION_KEY], base, request)
         except aiohttp.ClientError as err:
@@ -227,6 +230,10 @@ def make_gcs_proxy_app(
         if target and target[2] and status in (200, 206):
             encoding = lookup(target[0], target[1])
             body = _apply_encoding(request, headers, body, encoding)
+            gzipped = headers.get("Content-Encoding") == "gzip"
+            body, fault = break_object(faults, target[1], body, gzipped)
+            if fault:
+                faults.mark("gcs", request, fault)
         return web.Response(status=status, headers=headers, body=body)
 
     app.router.add_route("*", "/{tail:.*}", proxy)

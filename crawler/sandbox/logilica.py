@@ -116,7 +116,8 @@ def make_logilica_app(
     api.router.add_get("/repositories", _repositories)
     api.router.add_post("/ci_build/{repo_id}/create", _create_builds)
     app = web.Application(
-        middlewares=[faults_middleware(faults, "logilica")], client_max_size=MAX_BODY
+        middlewares=[_echo_headers_middleware(faults), faults_middleware(faults, "logilica")],
+        client_max_size=MAX_BODY,
     )
     app.add_subapp(API_PREFIX, api)
     return app
@@ -124,6 +125,20 @@ def make_logilica_app(
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _echo_headers_middleware(faults: Faults):
+    """With `faults.echo_headers`, error answers carry the request's headers (token too)."""
+
+    @web.middleware
+    async def echo(request: web.Request, handler) -> web.StreamResponse:
+        response = await handler(request)
+        if faults.echo_headers and response.status >= 400:
+            body = {"error": "request failed", "request_headers": dict(request.headers)}
+            return web.json_response(body, status=response.status)
+        return response
+
+    return echo
 
 
 def _auth_middleware(token: str, domain: str):

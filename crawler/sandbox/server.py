@@ -276,6 +276,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of 503 answers")
+    parser.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="faults as `prow-crawler demo --faults` takes them (replaces --latency/--error-rate)",
+    )
+    parser.add_argument(
+        "--record-arrivals",
+        action="store_true",
+        help="include every request's arrival time in SANDBOX_STATS (for rate benchmarks)",
+    )
     parser.add_argument("--token", help="Logilica token to require (default: random)")
     parser.add_argument("--domain", default="sandbox")
     parser.add_argument("--dir", type=Path, help="where to write jobs.yaml (default: temp dir)")
@@ -311,29 +321,46 @@ def _print_ready(sandbox: Sandbox, jobs_yaml: Path) -> None:
     print("SANDBOX_READY " + json.dumps(ready), flush=True)
 
 
-def _stats(sandbox: Sandbox) -> dict:
-    return {
+def _stats(sandbox: Sandbox, arrivals: bool = False) -> dict:
+    stats = {
         "deck_requests": dict(sandbox.deck_requests.snapshot()),
         "gcs_requests": dict(sandbox.gcs_requests.snapshot()),
         "logilica_posts": sandbox.recorder.posts,
         "builds_received": sum(sandbox.recorder.count_by_id().values()),
         "distinct_builds_received": len(sandbox.recorder.count_by_id()),
     }
+    if arrivals:  # (time.monotonic(), service, method) of each request as it arrived
+        stats["arrivals"] = [(h.at, h.service, h.method) for h in sandbox.faults.hits()]
+    return stats
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a sandbox until interrupted (benchmarks run this as a separate process)."""
     args = _parse_args(argv)
-    faults = Faults(latency=args.latency, error_rate=args.error_rate, seed=args.seed)
+    try:
+        faults = (
+            Faults.parse(args.faults)
+            if args.faults
+            else Faults(latency=args.latency, error_rate=args.error_rate, seed=args.seed)
+        )
+    except ValueError as exc:
+        print(f"error: --faults: {exc}", file=sys.stderr)
+        return 2
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="prow-sandbox-"))
     stop = threading.Event()
+    snapshot = threading.Event()  # SIGUSR1: print SANDBOX_STATS so far and keep serving
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: snapshot.set())
     try:
         with Sandbox(_world_from(args), token=args.token, domain=args.domain, faults=faults) as sb:
             _print_ready(sb, sb.write_jobs_yaml(workdir))
-            stop.wait()
-            print("SANDBOX_STATS " + json.dumps(_stats(sb)), flush=True)
+            while not stop.wait(0.05):
+                if snapshot.is_set():
+                    snapshot.clear()
+                    print("SANDBOX_STATS " + json.dumps(_stats(sb)), flush=True)
+            stats = _stats(sb, arrivals=args.record_arrivals)
+            print("SANDBOX_STATS " + json.dumps(stats), flush=True)
     finally:
         if args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -112,6 +112,7 @@ def test_cut_short_walk_never_raises_the_floor():
         ("logs/j/latest-build.txt", False, None),
         ("pr-logs/directory/j/77.txt", True, "77"),
         ("pr-logs/directory/j/latest-build.txt", True, None),
+        ("logs/j/0123/", False, None),
     ],
 )
 def test_build_ids_from_listing(entry, presubmit, expected):
