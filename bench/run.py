@@ -32,19 +32,13 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baseline import run_baseline
+from crawler.config import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BUILDS_PER_PAGE = 20  # deck's job-history page size
 # The crawler's defaults (jobs.yaml `limits:`), for the theoretical bound.
-DEFAULT_LIMITS = {
-    "deck_concurrency": 4,
-    "deck_rps": 5.0,
-    "gcs_concurrency": 32,
-    "logilica_concurrency": 4,
-    "logilica_rps": 10.0,
-    "batch_size": 20,
-}
+DEFAULT_LIMITS = {k: v for k, v in asdict(Limits()).items() if k != "timeout"}
 FAST = {"deck_rps": 1000.0, "logilica_rps": 1000.0}  # "no rate limit" for CPU/memory runs
 SCENARIOS = ("backfill", "ratelimit", "cpu", "memory", "cron")
 

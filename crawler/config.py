@@ -33,11 +33,11 @@ class Limits:
 
     deck_concurrency: int = 4
     deck_rps: float = 5.0
-    gcs_concurrency: int = 32
+    gcs_concurrency: int = 64
     logilica_concurrency: int = 4
     logilica_rps: float = 10.0
     timeout: float = 30.0
-    batch_size: int = 20
+    batch_size: int = 50
 
 
 @dataclass(frozen=True)

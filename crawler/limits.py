@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import math
 import os
 import random
@@ -141,29 +142,37 @@ class RetryStats:
     retries: int = 0
 
 
+def _count_retry(details: Mapping[str, Any]) -> None:
+    stats = details["args"][1]
+    if stats is not None:
+        stats.retries += 1
+
+
+@functools.cache
+def _retrier(tries: int) -> Callable[..., Awaitable[Any]]:
+    """One backoff-decorated invoker per tries value: decorating per request would rebuild the
+    wrapper (functools.update_wrapper, inspect) thousands of times a second."""
+
+    # backoff picks its async retry loop only for coroutine *functions*, so the awaitable
+    # factory is called inside one.
+    async def invoke(func: Callable[[], Awaitable[Any]], _stats: RetryStats | None) -> Any:
+        return await func()
+
+    return backoff.on_exception(
+        lambda: _wait_gen(),  # looked up per call, so tests can swap the wait rule
+        TransientError,
+        max_tries=tries,
+        jitter=None,
+        on_backoff=_count_retry,
+        logger=None,
+    )(invoke)
+
+
 def with_retries(
     func: Callable[[], Awaitable[T]], *, tries: int = MAX_TRIES, stats: RetryStats | None = None
 ) -> Awaitable[T]:
     """Run `func` until it succeeds, retrying TransientError with backoff (max `tries`)."""
-
-    def count(_details: Mapping[str, Any]) -> None:
-        if stats is not None:
-            stats.retries += 1
-
-    # backoff picks its async retry loop only for coroutine *functions*; a lambda or callable
-    # object returning an awaitable would get the sync loop, which never sees the exception.
-    async def call() -> T:
-        return await func()
-
-    decorated = backoff.on_exception(
-        _wait_gen,
-        TransientError,
-        max_tries=tries,
-        jitter=None,
-        on_backoff=count,
-        logger=None,
-    )(call)
-    return decorated()
+    return _retrier(tries)(func, stats)
 
 
 def classify_status(

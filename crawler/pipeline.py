@@ -193,13 +193,15 @@ class Pipeline:
                 return
         self._session = session
         downloads: asyncio.Queue[_Item | None] = asyncio.Queue(self.limits.gcs_concurrency * 2)
-        uploads: asyncio.Queue[_Batch | None] = asyncio.Queue(self.limits.logilica_concurrency * 2)
-        batcher = _Batcher(uploads, self.limits.batch_size, BATCH_LINGER_SECONDS)
+        batcher = _Batcher(
+            self.limits.batch_size,
+            BATCH_LINGER_SECONDS,
+            capacity=self.limits.batch_size * self.limits.logilica_concurrency * 2,
+        )
         uploaders = [
-            asyncio.create_task(self._upload_worker(uploads))
+            asyncio.create_task(self._upload_worker(batcher))
             for _ in range(self.limits.logilica_concurrency)
         ]
-        lingerer = asyncio.create_task(batcher.linger())
         front = asyncio.create_task(self._discover_and_download(downloads, batcher))
         stop = asyncio.create_task(self._stop.wait())
         try:
@@ -212,9 +214,6 @@ class Pipeline:
             if not front.cancelled() and front.exception() is not None:
                 raise front.exception()  # type: ignore[misc]
             await batcher.close()
-            await lingerer
-            for _ in uploaders:
-                await uploads.put(None)
             if self._stop.is_set():
                 _done, late = await asyncio.wait(uploaders, timeout=self.options.grace_seconds)
                 for task in late:
@@ -222,9 +221,9 @@ class Pipeline:
             await asyncio.gather(*uploaders, return_exceptions=not self._stop.is_set())
         finally:
             stop.cancel()
-            for task in (front, lingerer, *uploaders):
+            for task in (front, *uploaders):
                 task.cancel()
-            await asyncio.gather(front, lingerer, *uploaders, stop, return_exceptions=True)
+            await asyncio.gather(front, *uploaders, stop, return_exceptions=True)
 
     async def _discover_and_download(
         self, downloads: asyncio.Queue[_Item | None], batcher: _Batcher
@@ -485,8 +484,8 @@ class Pipeline:
 
     # -- upload -------------------------------------------------------------------------
 
-    async def _upload_worker(self, uploads: asyncio.Queue[_Batch | None]) -> None:
-        while (batch := await uploads.get()) is not None:
+    async def _upload_worker(self, batcher: _Batcher) -> None:
+        while (batch := await batcher.get()) is not None:
             await self._upload(batch)
 
     async def _upload(self, batch: _Batch) -> None:
@@ -534,44 +533,65 @@ class Pipeline:
 
 
 class _Batcher:
-    """Groups builds of one Logilica repository into a POST of up to `size` builds.
+    """Groups builds of one Logilica repository into POSTs of up to `size` builds.
 
-    A batch leaves when full, or `linger` seconds after it was opened, whichever is first.
+    Uploaders pull: a free uploader takes the fullest batch that is full or has waited
+    `linger` seconds. While every uploader is busy (the usual case under a rate limit),
+    batches keep filling instead of leaving half empty on a timer. `add` blocks beyond
+    `capacity` builds, which slows the downloads down instead of piling builds up.
     """
 
-    def __init__(self, out: asyncio.Queue[_Batch | None], size: int, linger: float) -> None:
-        self._out = out
+    def __init__(self, size: int, linger: float, *, capacity: int) -> None:
         self._size = size
         self._linger = linger
+        self._capacity = max(capacity, size)
         self._open: dict[str, _Batch] = {}
-        self._closed = asyncio.Event()
+        self._count = 0
+        self._closed = False
+        self._changed = asyncio.Condition()
 
     async def add(self, repo_id: str, item: _Item) -> None:
-        batch = self._open.setdefault(repo_id, _Batch(repo_id))
-        batch.items.append(item)
-        if len(batch.items) >= self._size:
-            del self._open[repo_id]
-            await self._out.put(batch)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._count < self._capacity)
+            self._open.setdefault(repo_id, _Batch(repo_id)).items.append(item)
+            self._count += 1
+            self._changed.notify_all()
 
-    def _take(self, older_than: float | None) -> list[_Batch]:
-        """Remove and return the batches to send, without awaiting in between, so the linger
-        loop and close() can never both take the same batch."""
+    async def get(self) -> _Batch | None:
+        """The next batch to send; None once closed and empty."""
+        async with self._changed:
+            while True:
+                batch = self._take()
+                if batch is not None:
+                    self._changed.notify_all()
+                    return batch
+                if self._closed and not self._open:
+                    return None
+                oldest = min((b.opened for b in self._open.values()), default=None)
+                timeout = None if oldest is None else oldest + self._linger - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _take(self) -> _Batch | None:
+        now = time.monotonic()
         ready = [
-            repo_id
-            for repo_id, batch in self._open.items()
-            if older_than is None or batch.opened <= older_than
+            b
+            for b in self._open.values()
+            if self._closed or len(b.items) >= self._size or now - b.opened >= self._linger
         ]
-        return [self._open.pop(repo_id) for repo_id in ready]
-
-    async def linger(self) -> None:
-        while not self._closed.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), self._linger)
-            for batch in self._take(time.monotonic() - self._linger):
-                await self._out.put(batch)
+        if not ready:
+            return None
+        batch = max(ready, key=lambda b: len(b.items))
+        taken, rest = batch.items[: self._size], batch.items[self._size :]
+        if rest:
+            batch.items = rest  # keeps its age: those builds have waited as long
+        else:
+            del self._open[batch.repo_id]
+        self._count -= len(taken)
+        return _Batch(batch.repo_id, taken, batch.opened)
 
     async def close(self) -> None:
-        """Send every open batch; the caller then awaits linger() before ending the queue."""
-        self._closed.set()
-        for batch in self._take(None):
-            await self._out.put(batch)
+        """No more builds: everything open is sent at once, then get() returns None."""
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()
