@@ -116,7 +116,10 @@ class Pipeline:
         self._logilica_gate = HostGate(
             "logilica", self.limits.logilica_concurrency, self.limits.logilica_rps
         )
-        self._repos: dict[str, str] = {}
+        # Fetched when the first build needs it: a cron run with nothing new never asks.
+        self._repos: dict[str, str] | None = None
+        self._repos_error: CrawlerError | None = None
+        self._repos_lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
         # Jobs in progress at once: each holds a lock file, a tracker handle and its queue of
@@ -185,12 +188,6 @@ class Pipeline:
                 timeout=self.limits.timeout,
                 stats=self.retry_stats,
             )
-            try:
-                self._repos = await self._logilica.repositories()
-            except CrawlerError as exc:
-                for job in self._jobs:
-                    self._fail_job(job, f"cannot list Logilica repositories: {exc}")
-                return
         self._session = session
         downloads: asyncio.Queue[_Item | None] = asyncio.Queue(self.limits.gcs_concurrency * 2)
         batcher = _Batcher(
@@ -448,10 +445,26 @@ class Pipeline:
         )
         if self.options.dry_run:
             return item.record.repo
-        repo_id = self._repos.get(item.record.repo.lower())
+        repo_id = (await self._repo_ids()).get(item.record.repo.lower())
         if repo_id is None:
             raise BuildError(f"repository {item.record.repo} is not known to Logilica")
         return repo_id
+
+    async def _repo_ids(self) -> dict[str, str]:
+        """Logilica's repository map, one GET per run; a failure fails every build that
+        needs it with the same message, and is not retried for each of them."""
+        assert self._logilica is not None
+        async with self._repos_lock:
+            if self._repos is None:
+                if self._repos_error is None:
+                    try:
+                        self._repos = await self._logilica.repositories()
+                    except CrawlerError as exc:
+                        self._repos_error = RemoteError(f"cannot list Logilica repositories: {exc}")
+                if self._repos_error is not None:
+                    raise self._repos_error
+            assert self._repos is not None
+            return self._repos
 
     def _dry_run_line(self, item: _Item) -> None:
         assert item.record is not None

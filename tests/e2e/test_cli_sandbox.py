@@ -23,6 +23,7 @@ def sandbox():
 
 
 def crawl(sb: Sandbox, tmp: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    tmp.mkdir(parents=True, exist_ok=True)
     jobs = tmp / "jobs.yaml"
     if not jobs.exists():
         sb.write_jobs_yaml(jobs)
@@ -83,6 +84,7 @@ def test_second_run_uploads_nothing_and_reads_one_page_per_job(sandbox, tmp_path
     extra = sandbox.deck_requests.total() - pages
     assert extra <= 2 * len(sandbox.world.jobs)
     assert summary["requests"]["gcs"] == 0
+    assert summary["requests"]["logilica"] == 0  # not even GET /repositories
 
 
 def test_limited_runs_fill_every_gap_without_duplicates(sandbox, tmp_path):
@@ -165,9 +167,9 @@ def test_missing_token_is_a_usage_error(sandbox, tmp_path):
 
 def test_wrong_token_fails_without_leaking_it(sandbox, tmp_path):
     env = {**sandbox.env(), "LOGILICA_TOKEN": "tok-WRONG-also-secret-77"}
-    res = crawl(sandbox, tmp_path, "--verbose", "--json")
+    res = crawl(sandbox, tmp_path / "right", "--verbose", "--json")
     assert res.code == 0  # sanity: the right token works
-    res = crawl(sandbox, tmp_path, "--verbose", "--json", env=env)
+    res = crawl(sandbox, tmp_path / "wrong", "--verbose", "--json", env=env)
     assert res.code == 1
     assert "LOGILICA_TOKEN" in res.output  # the hint names the variable...
     assert "tok-WRONG-also-secret-77" not in res.output  # ...never its value

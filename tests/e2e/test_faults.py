@@ -168,7 +168,8 @@ def test_chaos_backfill_uploads_everything_once(tmp_path, discovery):
     )
     world = generated_world(8, 40, running_per_job=1, seed=3)
     with Sandbox(world, token=TOKEN, faults=faults) as sb:
-        summaries = backfill(sb, tmp_path, "--discovery", discovery)
+        # Small batches: many POSTs, so Logilica's faults are met as often as the others'.
+        summaries = backfill(sb, tmp_path, "--discovery", discovery, "--batch-size", "5")
         injected = faults.injected()
         assert_exactly_once(sb, tmp_path)
         assert TOKEN not in json.dumps(summaries)
