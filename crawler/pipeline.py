@@ -21,7 +21,7 @@ import aiohttp
 from crawler.config import Config, JobSpec
 from crawler.discovery import Frontier, Known, discover_deck, discover_gcs, resolve_indirect
 from crawler.errors import BuildError, CrawlerError, RemoteError
-from crawler.gcs import DECODE_TRIES, GcsReader
+from crawler.gcs import DECODE_TRIES, PUBLIC_API_ROOT, GcsReader
 from crawler.http import exchange
 from crawler.limits import HostGate, RetryStats
 from crawler.logilica import LogilicaClient, Secret
@@ -43,6 +43,7 @@ from crawler.tracker import (
     write_state,
 )
 
+# Jobs in progress at once (see Pipeline._job_slots).
 MAX_ACTIVE_JOBS = 64
 # In auto discovery, a job that ended its last run with more unsettled builds than a deck page
 # holds is still catching up: list the bucket rather than walk pages.
@@ -60,7 +61,7 @@ class RunOptions:
     limit: int | None = 50  # per job; 0 or None = no limit (a job's own limit wins if set)
     max_pages: int | None = None
     verbose: bool = False
-    gcs_api_root: str = "https://storage.googleapis.com"
+    gcs_api_root: str = PUBLIC_API_ROOT
     token: Secret | None = None
     domain: str | None = None
     api_url: str | None = None
@@ -348,10 +349,9 @@ class Pipeline:
                     max_pages=self.options.max_pages,
                 )
         except (CrawlerError, PageError, OSError) as exc:
-            # Builds from the pages already read are newer than the unread ones: uploading them
-            # now would let the next walk stop before the unread ones. So upload none.
+            # What was found so far is still uploaded: the walk did not complete, so the floor
+            # stays where it was and the next run looks at the unread part again.
             self._fail_job(job, f"job history: {exc}")
-            return
         job.frontier = frontier
         stats.attempted = len(keep)
         stats.deferred = stats.new - stats.attempted

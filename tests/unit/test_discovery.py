@@ -14,7 +14,7 @@ from crawler.discovery import (
     discover_deck,
     parse_directory_entry,
 )
-from crawler.prow import BuildRef, HistoryPage, parse_job_url
+from crawler.prow import BuildRef, HistoryPage, PageError, parse_job_url
 from crawler.report import JobStats
 
 JOB = JobSpec(name="j", url=parse_job_url("http://deck/job-history/gs/b/logs/j"))
@@ -128,3 +128,34 @@ def test_directory_entry_must_name_the_build():
     assert parse_directory_entry("gs://b/pr-logs/pull/o_r/1/j/78", "77") is None
     assert parse_directory_entry("gs://b/pr-logs/../../etc/77", "77") is None
     assert parse_directory_entry("https://evil/77", "77") is None
+
+
+async def test_a_walk_that_breaks_off_keeps_what_it_found_but_not_its_floor():
+    ids = list(range(2000, 2070))
+    inner, _ = fake_deck(ids)
+    calls = 0
+
+    async def flaky(url: str) -> HistoryPage:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise PageError("allBuilds is not valid JSON")
+        return await inner(url)
+
+    keep: deque[BuildRef] = deque()
+    frontier = Frontier(floor=1990)
+    with pytest.raises(PageError):
+        await discover_deck(
+            flaky,
+            JOB,
+            Known(frozenset(), frozenset()),
+            JobStats(name="j"),
+            keep,
+            frontier,
+            max_pages=None,
+        )
+    assert len(keep) == 40  # the two pages read
+    for build in keep:
+        frontier.settle(build.key)
+    # Pages 3 and 4 were never read: the floor must not pass them.
+    assert not frontier.complete and frontier.next_floor() == 1990
