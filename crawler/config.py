@@ -15,7 +15,8 @@ from crawler.prow import JobURL, check_job_url, validate_job_name
 
 DEFAULT_API_URL = "https://logilica.io/api/import/v1"
 DEFAULT_ORIGIN = "OpenShift_CI"
-_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
+# Logilica repository full name: ORG/NAME.
+REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class _Checker:
 
     def repo(self, m: _Map, where: str) -> str | None:
         repo = self.string(m, "repo", where)
-        if repo is not None and not _REPO.fullmatch(repo):
+        if repo is not None and not REPO_NAME.fullmatch(repo):
             raise self.fail(f"{where}.repo {repo!r} is not ORG/NAME", m.key_lines["repo"])
         return repo
 
@@ -342,7 +343,7 @@ def load_config(path: Path) -> Config:
 def single_job_config(url: str, repo: str | None, limit: int | None) -> Config:
     """The config behind `crawl --job-url`: one job, everything else default."""
     job_url = check_job_url(url, where="--job-url", path="--job-url", line=None)
-    if repo is not None and not _REPO.fullmatch(repo):
+    if repo is not None and not REPO_NAME.fullmatch(repo):
         raise ConfigError(f"--repo {repo!r} is not ORG/NAME")
     return Config(jobs=[JobSpec(name=job_url.job, url=job_url, repo=repo, limit=limit)])
 

@@ -146,7 +146,8 @@ class PageError(ValueError):
     """The page is not a job-history page we can read (no or broken allBuilds)."""
 
 
-def _pull_from_refs(refs: dict[str, object]) -> PullRef | None:
+def pull_from_refs(refs: dict[str, object]) -> PullRef | None:
+    """The first pull of a ProwJob's refs: deck's `Refs` and prowjob.json `spec.refs` alike."""
     pulls = refs.get("pulls")
     if not isinstance(pulls, list) or not pulls or not isinstance(pulls[0], dict):
         return None
@@ -154,13 +155,12 @@ def _pull_from_refs(refs: dict[str, object]) -> PullRef | None:
     number = first.get("number")
     if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
         return None
-    author, sha, link = first.get("author"), first.get("sha"), first.get("link")
-    return PullRef(
-        number=number,
-        author=author if isinstance(author, str) else "",
-        sha=sha if isinstance(sha, str) else "",
-        link=link if isinstance(link, str) else "",
-    )
+
+    def text(key: str) -> str:
+        value = first.get(key)  # verbatim: it is data, and Logilica's JSON carries it safely
+        return value if isinstance(value, str) else ""
+
+    return PullRef(number=number, author=text("author"), sha=text("sha"), link=text("link"))
 
 
 def _entry_to_build(entry: object) -> BuildRef | SkippedEntry | None:
@@ -194,7 +194,7 @@ def _entry_to_build(entry: object) -> BuildRef | SkippedEntry | None:
         org_v, repo_v = refs.get("org"), refs.get("repo")
         if isinstance(org_v, str) and isinstance(repo_v, str) and org_v and repo_v:
             org, repo = org_v, repo_v
-        pull = _pull_from_refs(refs)
+        pull = pull_from_refs(refs)
     return BuildRef(
         id=build_id,
         bucket=bucket,

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from crawler.config import JobSpec, TriggeredBy
+from crawler.config import REPO_NAME, JobSpec, TriggeredBy
 from crawler.errors import BuildError
-from crawler.prow import BuildRef, PullRef
+from crawler.prow import BuildRef, PullRef, pull_from_refs
 
 CONCLUSIONS = {
     "SUCCESS": "Success",
@@ -18,7 +18,6 @@ CONCLUSIONS = {
     "ERROR": "Failure",
 }
 _SHA = re.compile(r"[0-9a-f]{7,64}")
-_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
 # Epoch seconds we accept: after Prow existed, before 2100. Anything else is corrupt metadata.
 _MIN_TS = 1_400_000_000
 _MAX_TS = 4_102_444_800
@@ -100,7 +99,7 @@ def resolve_repo(job: JobSpec, build: BuildRef, art: Artifacts) -> str:
             "no repository: set 'repo' for the job in jobs.yaml (none in finished.json "
             "metadata.repo, the page's Refs or prowjob.json spec.extra_refs)"
         )
-    if not _REPO.fullmatch(repo):
+    if not REPO_NAME.fullmatch(repo):
         raise BuildError(f"repository {repo[:100]!r} is not ORG/NAME")
     return repo
 
@@ -108,18 +107,7 @@ def resolve_repo(job: JobSpec, build: BuildRef, art: Artifacts) -> str:
 def _pull(build: BuildRef, art: Artifacts) -> PullRef | None:
     if build.pull is not None:
         return build.pull
-    refs = _dict(_dict(_dict(art.prowjob).get("spec")).get("refs"))
-    pulls = refs.get("pulls")
-    if isinstance(pulls, list) and pulls and isinstance(pulls[0], dict):
-        number = pulls[0].get("number")
-        if isinstance(number, int) and not isinstance(number, bool) and number > 0:
-            return PullRef(
-                number=number,
-                author=_text(pulls[0].get("author")) or "",
-                sha=_text(pulls[0].get("sha")) or "",
-                link=_text(pulls[0].get("link")) or "",
-            )
-    return None
+    return pull_from_refs(_dict(_dict(_dict(art.prowjob).get("spec")).get("refs")))
 
 
 def _timestamp(value: Any, what: str) -> int:
