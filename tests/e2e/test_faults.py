@@ -69,6 +69,15 @@ def finished_ids(sb: Sandbox) -> Counter[str]:
     return Counter(b.id for b in sb.world.finished_builds())
 
 
+def assert_job_fails_alone(sb: Sandbox, tmp: Path, job: str, message: str) -> None:
+    """A deck-walk run in which `job` fails with `message` and every other job is complete."""
+    res = crawl(sb, tmp, "--limit", "0", "--discovery", "deck")
+    assert res.code == 1, res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith(f"failed job={job}:")]
+    assert errors and message in errors[0], res.output
+    assert_exactly_once(sb, tmp, except_jobs=frozenset({job}))
+
+
 def assert_exactly_once(
     sb: Sandbox,
     tmp: Path,
@@ -313,12 +322,8 @@ def test_job_whose_page_has_no_build_list_fails_alone(tmp_path, field, message):
     with Sandbox(token=TOKEN, faults=faults) as sb:
         broken = sb.world.jobs[2].name
         setattr(faults, field, frozenset({broken}))
-        res = crawl(sb, tmp_path, "--limit", "0", "--discovery", "deck")
-        assert res.code == 1, res.output
-        errors = [ln for ln in res.output.splitlines() if ln.startswith(f"failed job={broken}:")]
-        assert errors and message in errors[0], res.output
+        assert_job_fails_alone(sb, tmp_path, broken, message)
         assert not any(b["name"] == broken for _, b in sb.recorder.received())
-        assert_exactly_once(sb, tmp_path, except_jobs=frozenset({broken}))
         assert tracked(tmp_path, broken) == set()
         # The broken page was fetched three times (a body cut in transit gets two more tries).
         pages = [h for h in faults.hits("deck") if broken in h.path]
@@ -338,11 +343,7 @@ def test_page_over_the_cap_fails_its_job(tmp_path):
     with Sandbox(token=TOKEN, faults=faults) as sb:
         big = sb.world.jobs[0].name
         faults.padding_jobs = frozenset({big})
-        res = crawl(sb, tmp_path, "--limit", "0", "--discovery", "deck")
-        assert res.code == 1, res.output
-        errors = [ln for ln in res.output.splitlines() if ln.startswith(f"failed job={big}:")]
-        assert errors and "16777216-byte cap" in errors[0], res.output
-        assert_exactly_once(sb, tmp_path, except_jobs=frozenset({big}))
+        assert_job_fails_alone(sb, tmp_path, big, "16777216-byte cap")
 
 
 @pytest.mark.parametrize(
@@ -413,11 +414,7 @@ def test_deck_redirect_to_another_host_fails_the_job(tmp_path, witness):
     with Sandbox(token=TOKEN, faults=faults) as sb:
         moved = sb.world.jobs[4].name
         faults.redirect_jobs = frozenset({moved})
-        res = crawl(sb, tmp_path, "--limit", "0", "--discovery", "deck")
-        assert res.code == 1, res.output
-        errors = [ln for ln in res.output.splitlines() if ln.startswith(f"failed job={moved}:")]
-        assert errors and "redirected to another host" in errors[0], res.output
-        assert_exactly_once(sb, tmp_path, except_jobs=frozenset({moved}))
+        assert_job_fails_alone(sb, tmp_path, moved, "redirected to another host")
     assert witness.requests == []
 
 
