@@ -325,7 +325,8 @@ def build_entry(build: SandboxBuild) -> dict:
         "Started": _ZERO_TIME if started is None else rfc3339(started),
         "Duration": duration,
         "Result": result.upper(),
-        "Refs": build.prowjob_json.get("spec", {}).get("refs"),
+        # Deck fills Refs from prowjob.json: a build without one shows none.
+        "Refs": build.prowjob_json.get("spec", {}).get("refs") if build.has_prowjob else None,
     }
 
 

@@ -55,6 +55,12 @@ it for that service only (transport faults). Lists join items with '+'.
   redirect=URL, redirect_jobs=JOB+JOB, redirect_services=deck   answer 302 to URL + path
   reject_repos=ORG/NAME+...  Logilica answers 422 for these repositories
   hostile=JOB+JOB            deck lists hostile entries on these jobs' newest page
+  deny_list=BUCKET+BUCKET    GCS refuses anonymous listing of these buckets (401); objects
+                             stay readable
+  moved=JOB+JOB              these jobs' newer builds live in a bucket no crawler can guess
+                             (MOVED_BUCKET); their job URL still names the old one
+  no_prowjob=JOB+JOB         these jobs' builds have no prowjob.json (and deck shows no Refs)
+  unlisted=JOB+JOB           bucket listings of these jobs' folders come back empty
   seed=N                     seed of every random draw
 BYTES may end in K or M (KiB, MiB)."""
 
@@ -98,6 +104,14 @@ class Faults:
     hostile_jobs: jobs whose newest history page also lists hostile entries (IDs with leading
         zeros, signs or non-ASCII digits, links to other folders, HTML and unicode in Refs,
         absurd times; see deck.hostile_entries): none of them names a real, new build.
+    deny_list_buckets: buckets whose anonymous listing GCS refuses with 401, as a bucket with
+        public objects but a private listing does.
+    moved_jobs: jobs whose newer half of builds lives in `MOVED_BUCKET` (applied to the world
+        when the sandbox starts): results moved to a new bucket, the job URL names the old.
+    no_prowjob_jobs: jobs whose builds have no prowjob.json (applied when the sandbox starts);
+        deck then shows their Refs as null, as it fills Refs from prowjob.json.
+    unlisted_jobs: jobs whose folder lists as empty in every bucket (the builds are there and
+        readable): what a listing of the wrong place looks like.
     overrides: service -> {field: value} for the transport faults of one service.
     echo_headers: Logilica error answers carry the request's headers, token included (a
         careless server: the crawler must not print them).
@@ -132,6 +146,10 @@ class Faults:
     redirect_services: frozenset[str] = frozenset({"deck"})
     redirect_jobs: frozenset[str] = frozenset()
     hostile_jobs: frozenset[str] = frozenset()
+    deny_list_buckets: frozenset[str] = frozenset()
+    moved_jobs: frozenset[str] = frozenset()
+    no_prowjob_jobs: frozenset[str] = frozenset()
+    unlisted_jobs: frozenset[str] = frozenset()
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     echo_headers: bool = False
     _rng: random.Random = field(init=False, repr=False, compare=False)
@@ -414,6 +432,10 @@ _PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
     "redirect_services": _names("redirect_services", SERVICES),
     "reject_repos": _names("reject_repos"),
     "hostile": _names("hostile_jobs"),
+    "deny_list": _names("deny_list_buckets"),
+    "moved": _names("moved_jobs"),
+    "no_prowjob": _names("no_prowjob_jobs"),
+    "unlisted": _names("unlisted_jobs"),
     "seed": _seed,
 }
 # Keys that may be given for one service (`gcs:error_rate=0.2`): the transport faults.

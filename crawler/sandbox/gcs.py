@@ -33,6 +33,7 @@ EncodingLookup = Callable[[str, str], "str | None"]
 _OBJECT_PATH = re.compile(
     r"^(?P<download>/download)?(?:/storage/v1)?/b/(?P<bucket>[^/]+)/o/(?P<name>.+)$"
 )
+_LIST_PATH = re.compile(r"^(?:/storage/v1)?/b/(?P<bucket>[^/]+)/o/?$")
 # Emulator response headers worth passing on; the rest are hop-by-hop or recomputed.
 _PASSED_HEADERS = frozenset(
     {"Content-Type", "Content-Range", "Content-Disposition", "X-Goog-Hash", "Location"}
@@ -113,7 +114,7 @@ class GcsEmulator:
         docs = {
             STARTED: go_json(build.started_json),
             FINISHED: None if build.finished_json is None else go_json(build.finished_json),
-            PROWJOB: go_json(build.prowjob_json, indent="\t"),
+            PROWJOB: go_json(build.prowjob_json, indent="\t") if build.has_prowjob else None,
         }
         count = 0
         for file_name, text in docs.items():
@@ -217,6 +218,19 @@ def make_gcs_proxy_app(
             return gcs_error(405, "The sandbox's GCS is read-only.", "methodNotAllowed")
         target = _parse_object_path(request)
         counter.add("media" if target and target[2] else "metadata" if target else "other")
+        listed = _LIST_PATH.match(request.raw_path.split("?", 1)[0])
+        if listed and unquote(listed["bucket"]) in faults.deny_list_buckets:
+            faults.mark("gcs", request, "list-denied")
+            return gcs_error(
+                401,
+                "Anonymous caller does not have storage.objects.list access to the Google Cloud"
+                " Storage bucket. Permission 'storage.objects.list' denied on resource (or it"
+                " may not exist).",
+                "required",
+            )
+        if listed and _lists_unlisted_job(request, faults):
+            faults.mark("gcs", request, "unlisted")
+            return web.json_response({"kind": "storage#objects"})
         if target and target[2] and target[1] in faults.huge_objects:
             faults.mark("gcs", request, "huge")
             return await serve_huge(faults, request, target[1])
@@ -238,6 +252,14 @@ def make_gcs_proxy_app(
 
     app.router.add_route("*", "/{tail:.*}", proxy)
     return app
+
+
+def _lists_unlisted_job(request: web.Request, faults: Faults) -> bool:
+    """A listing of `logs/JOB/` or `pr-logs/directory/JOB/` for a job the faults hide."""
+    prefix = request.query.get("prefix", "").rstrip("/")
+    return prefix.startswith(("logs/", "pr-logs/directory/")) and (
+        prefix.rsplit("/", 1)[-1] in faults.unlisted_jobs
+    )
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:

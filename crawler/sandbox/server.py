@@ -137,6 +137,7 @@ class Sandbox:
         if self._services is not None:
             raise RuntimeError("sandbox already started")
         t0 = time.perf_counter()
+        self._shape_world()
         self._gcs = GcsEmulator()
         self.seeded_objects = self._gcs.seed_world(self.world)
         self.timings["seed"] = time.perf_counter() - t0
@@ -152,6 +153,16 @@ class Sandbox:
         self.logilica_url = urls["logilica"] + API_PREFIX
         self.timings["start"] = time.perf_counter() - t0
         return self
+
+    def _shape_world(self) -> None:
+        """Faults that are facts about the world (where builds live, which files exist)."""
+        try:
+            for name in sorted(self.faults.moved_jobs):
+                self.world.move_newer_builds(name)
+            for name in sorted(self.faults.no_prowjob_jobs):
+                self.world.drop_prowjobs(name)
+        except KeyError as exc:
+            raise ValueError(f"faults name a job the sandbox does not have: {exc}") from None
 
     def _make_apps(self) -> dict[str, web.Application]:
         assert self._gcs is not None

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 PUBLIC_BUCKET = "test-platform-results-public"
 PRIVATE_BUCKET = "test-platform-results"
+# Where the `moved` fault puts a job's newer builds: a bucket no crawler can guess from the
+# job URL, as when OpenShift moved results in 2026 (deck's SpyglassLinks name it).
+MOVED_BUCKET = "ci-results-2026"
 PROW_HOST = "https://prow.ci.openshift.org"
 RESULTS = ("SUCCESS", "FAILURE", "ABORTED", "ERROR")
 STARTED = "started.json"
@@ -91,6 +94,9 @@ class SandboxBuild:
     finished_json: dict | None
     prowjob_json: dict
     gzip_files: frozenset[str] = frozenset()
+    # False: the folder has no prowjob.json (older builds, other Prow instances), so deck,
+    # which fills Refs from it, shows none.
+    has_prowjob: bool = True
 
     @property
     def running(self) -> bool:
@@ -182,6 +188,24 @@ class World:
             raise ValueError("a build cannot finish before it started")
         _finish(build, result, at, crier=False, rng=self._rng)
         return build
+
+    def move_newer_builds(self, job: str, bucket: str = MOVED_BUCKET) -> list[SandboxBuild]:
+        """Put the newer half of a job's builds in `bucket` (call before the sandbox starts):
+        the job URL still names the old bucket, deck's SpyglassLinks name the new one."""
+        j = self.job(job)
+        moved = j.builds[: max(1, len(j.builds) // 2)]
+        for build in moved:
+            old = f"/view/gs/{build.bucket}/"
+            build.bucket = bucket
+            status = {**build.prowjob_json["status"]}
+            status["url"] = status["url"].replace(old, f"/view/gs/{bucket}/")
+            build.prowjob_json = {**build.prowjob_json, "status": status}
+        return moved
+
+    def drop_prowjobs(self, job: str) -> None:
+        """The job's builds lose prowjob.json (call before the sandbox starts)."""
+        for build in self.job(job).builds:
+            build.has_prowjob = False
 
     def add_builds(self, job: str, n: int, *, running: bool = False) -> list[SandboxBuild]:
         """Append n builds newer than every existing one (finished unless running=True)."""
@@ -715,6 +739,7 @@ def _generated_job(
 
 __all__ = [
     "ESCAPE_TITLE",
+    "MOVED_BUCKET",
     "PRIVATE_BUCKET",
     "PUBLIC_BUCKET",
     "SandboxBuild",

@@ -118,7 +118,7 @@ def test_fault_spec_parses_every_key():
         "gcs:burst503=7x1,logilica:error_rate=0.5,truncate_rate=0.1,corrupt=a/b.json+c.json,"
         "huge=logs/j/1/finished.json,huge_size=5M,page_padding=64K,padding_jobs=j,"
         "redirect=http://evil.invalid/,redirect_jobs=j+k,services=deck+gcs,slow=2,seed=9,"
-        "retry_after_form=date,hostile=j,,"
+        "retry_after_form=date,hostile=j,deny_list=b1+b2,moved=j,no_prowjob=k,unlisted=j+k,,"
     )
     assert (f.error_rate, f.burst_every, f.burst_len, f.burst_status) == (0.1, 50, 3, 429)
     assert (f.reset_rate, f.latency, f.retry_after, f.seed) == (0.02, 0.05, 2, 9)
@@ -129,6 +129,8 @@ def test_fault_spec_parses_every_key():
     assert f.page_padding == 64 * 1024 and f.redirect_to == "http://evil.invalid"
     assert f.redirect_jobs == {"j", "k"} and f.error_services == {"deck", "gcs"}
     assert f.slow_delay == 2.0 and f.retry_after_form == "date" and f.hostile_jobs == {"j"}
+    assert f.deny_list_buckets == {"b1", "b2"} and f.moved_jobs == {"j"}
+    assert f.no_prowjob_jobs == {"k"} and f.unlisted_jobs == {"j", "k"}
     assert Faults.parse("") == Faults()
 
 

@@ -19,7 +19,7 @@ import yaml
 from gcloud.aio.storage import Storage
 
 from crawler.sandbox import Faults, Sandbox, World, default_world, generated_world
-from crawler.sandbox.world import ESCAPE_TITLE, PUBLIC_BUCKET
+from crawler.sandbox.world import ESCAPE_TITLE, MOVED_BUCKET, PUBLIC_BUCKET
 
 MARKER = "var allBuilds = "
 ENTRY_KEYS = ["SpyglassLink", "ID", "Started", "Duration", "Result", "Refs"]
@@ -484,3 +484,62 @@ def test_generated_sandbox_seeds_quickly() -> None:
         job = world.jobs[-1]
         pages = walk(sb, job.history_path())
         assert sum(len(p) for p in pages) == 200
+
+
+# --- world-shaping switches (bucket moves, missing files, listings) ---------------------------
+
+
+def _list(sandbox: Sandbox, bucket: str, prefix: str) -> tuple[int, dict]:
+    query = urllib.parse.urlencode({"prefix": prefix, "delimiter": "/"})
+    status, _, body = get(f"{sandbox.gcs_url}/storage/v1/b/{bucket}/o?{query}")
+    return status, json.loads(body)
+
+
+def test_listing_can_be_refused_while_objects_stay_readable() -> None:
+    with Sandbox(faults=Faults.parse("deny_list=test-platform-results")) as sb:
+        job = sb.world.jobs[0]
+        status, body = _list(sb, "test-platform-results", f"logs/{job.name}/")
+        assert status == 401 and "storage.objects.list" in body["error"]["message"]
+        build = job.builds[-1]
+        status, _, _ = get(object_url(sb, build.bucket, f"{build.path}/started.json"))
+        assert status == 200
+        assert _list(sb, PUBLIC_BUCKET, f"logs/{job.name}/")[0] == 200
+
+
+def test_moved_job_keeps_its_url_and_deck_names_the_new_bucket() -> None:
+    name = default_world().jobs[0].name
+    with Sandbox(faults=Faults.parse(f"moved={name}")) as sb:
+        job = sb.world.job(name)
+        assert job.bucket == "test-platform-results"
+        moved = [b for b in job.builds if b.bucket == MOVED_BUCKET]
+        assert moved and len(moved) < len(job.builds)
+        builds, _, _ = fetch_page(sb, job.history_path())
+        assert builds[0]["SpyglassLink"].startswith(f"/view/gs/{MOVED_BUCKET}/")
+        status, listing = _list(sb, MOVED_BUCKET, f"logs/{name}/")
+        assert status == 200 and f"logs/{name}/{moved[0].id}/" in listing["prefixes"]
+        assert moved[0].prowjob_json["status"]["url"].endswith(moved[0].spyglass_path)
+
+
+def test_job_without_prowjob_shows_no_refs() -> None:
+    name = next(j.name for j in default_world().jobs if j.presubmit)
+    with Sandbox(faults=Faults.parse(f"no_prowjob={name}")) as sb:
+        job = sb.world.job(name)
+        builds, _, _ = fetch_page(sb, job.history_path())
+        assert builds and all(b["Refs"] is None for b in builds)
+        build = job.builds[1]
+        assert get(object_url(sb, build.bucket, f"{build.path}/prowjob.json"))[0] == 404
+        assert get(object_url(sb, build.bucket, f"{build.path}/started.json"))[0] == 200
+
+
+def test_unlisted_job_lists_empty_but_is_there() -> None:
+    name = default_world().jobs[0].name
+    with Sandbox(faults=Faults.parse(f"unlisted={name}")) as sb:
+        status, listing = _list(sb, "test-platform-results", f"logs/{name}/")
+        assert status == 200 and not listing.get("prefixes")
+        other = sb.world.jobs[1]
+        assert _list(sb, "test-platform-results", f"logs/{other.name}/")[1]["prefixes"]
+
+
+def test_faults_naming_an_unknown_job_are_refused() -> None:
+    with pytest.raises(ValueError, match="no-such-job"):
+        Sandbox(faults=Faults.parse("moved=no-such-job")).start()

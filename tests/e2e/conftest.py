@@ -1,0 +1,112 @@
+"""Shared helpers of the end-to-end tests: a sandbox, the real CLI against it, and checks of
+what Logilica received and what the tracker files say."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler.sandbox import Sandbox
+from tests.conftest import CliResult, run_cli
+
+# A distinctive token, so a leak into output or files can be searched for.
+TOKEN = "tok-E2E-d1st1nct1ve-5ecret-93f1"
+# Retries in milliseconds instead of seconds: the backoff's first step (Retry-After still counts).
+FAST = {"PROW_CRAWLER_BACKOFF_BASE": "0.02"}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The default world, served on 127.0.0.1 for one test."""
+    with Sandbox(token=TOKEN) as sb:
+        yield sb
+
+
+def run_crawler(
+    sb: Sandbox,
+    tmp: Path,
+    *args: str,
+    command: str = "run",
+    env: dict[str, str] | None = None,
+    jobs: Path | None = None,
+) -> CliResult:
+    """`prow-crawler run --jobs TMP/jobs.yaml --tracker-dir TMP/tracker ARGS` against `sb`.
+
+    The jobs file lists every sandbox job unless it (or `jobs`) already exists.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or tmp / "jobs.yaml"
+    if not jobs.exists():
+        sb.write_jobs_yaml(jobs)
+    where = ["--jobs", str(jobs)]
+    if command != "validate":
+        where += ["--tracker-dir", str(tmp / "tracker")]
+    return run_cli(
+        [command, *where, *args],
+        env={**sb.env(), **FAST, **(env or {})},
+    )
+
+
+def run_json(sb: Sandbox, tmp: Path, *args: str, expect: int | None = 0, **kw) -> dict:
+    """run_crawler with --json; the summary document (the exit status checked if `expect`)."""
+    res = run_crawler(sb, tmp, "--json", *args, **kw)
+    assert "Traceback" not in res.output, res.output
+    if expect is not None:
+        assert res.code == expect, res.output
+    summary = json.loads(res.stdout)
+    summary["_output"] = res.output
+    return summary
+
+
+def read_tracker(tracker_dir: Path, job: str) -> list[str]:
+    """A tracker's IDs in file order, after checking it is valid: whole lines of decimal IDs,
+    none twice."""
+    path = tracker_dir / f"{job}.txt"
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="ascii")
+    assert text == "" or text.endswith("\n"), f"{path.name}: torn last line {text[-30:]!r}"
+    lines = text.split("\n")[:-1] if text else []
+    assert all(ln.isdigit() for ln in lines), f"{path.name}: a line that is not a build ID"
+    assert len(lines) == len(set(lines)), f"{path.name}: a build is tracked twice"
+    return lines
+
+
+def finished_ids(sb: Sandbox, job: str | None = None) -> Counter[str]:
+    """Every finished build of the sandbox (of one job), once each: what Logilica must get."""
+    return Counter(b.id for b in sb.world.finished_builds() if job is None or b.job == job)
+
+
+def assert_exactly_once(
+    sb: Sandbox,
+    tracker_dir: Path,
+    *,
+    except_jobs: frozenset[str] = frozenset(),
+    except_builds: frozenset[str] = frozenset(),
+) -> None:
+    """Every finished build (but the excepted) received once, none twice, each well formed;
+    the trackers hold exactly what Logilica confirmed."""
+    received = sb.recorder.count_by_id()
+    assert not received or max(received.values()) == 1, "a build was uploaded twice"
+    expected = {
+        b.id
+        for b in sb.world.finished_builds()
+        if b.job not in except_jobs and b.id not in except_builds
+    }
+    assert expected <= set(received), f"missing: {sorted(expected - set(received))[:5]}"
+    assert set(received) <= set(finished_ids(sb)), "uploaded something that is no build"
+    by_id = {b.id: b for b in sb.world.finished_builds()}
+    for _repo, build in sb.recorder.received():
+        src = by_id[build["originalID"]]
+        assert build["name"] == src.job and build["startedAt"] == src.started
+        assert build["url"].endswith(f"/view/gs/{src.bucket}/{src.path}")
+    for job in sb.world.jobs:
+        ids = set(read_tracker(tracker_dir, job.name))
+        assert ids <= set(received), "tracked but never confirmed by Logilica"
+        if job.name not in except_jobs:
+            done = {b.id for b in job.builds if not b.running} - except_builds
+            assert ids >= done, f"{job.name}: {sorted(done - ids)[:5]} not tracked"
