@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -17,13 +18,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from crawler.checkpoint import read_checkpoint
 from crawler.config import (
-    DISCOVERY_MODES,
+    DEFAULT_LIMIT,
     Config,
+    Overrides,
+    apply_overrides,
+    check_horizons,
     load_config,
     parse_duration,
-    parse_shard,
-    shard_of,
+    select_jobs,
     single_job_config,
 )
 from crawler.errors import ConfigError, CrawlerError
@@ -53,8 +57,21 @@ TrackerOpt = Annotated[
     Path, typer.Option("--tracker-dir", help="Directory of per-job tracker files.")
 ]
 LimitOpt = Annotated[
-    int,
-    typer.Option("--limit", min=0, help="New builds per job per run, oldest first; 0 = no limit."),
+    int | None,
+    typer.Option(
+        "--limit",
+        min=0,
+        help=f"New builds per job per run, oldest first; 0 = no limit. Beats the jobs file "
+        f"[default: a job's limit, else {DEFAULT_LIMIT}]",
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only builds that started after this: 2026-05-01, an RFC 3339 time, or 90d / 36h "
+        "/ 2w back from now. Beats the jobs file.",
+    ),
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be uploaded; no POST, no tracker writes.")
@@ -76,7 +93,8 @@ DiscoveryOpt = Annotated[
     typer.Option(
         "--discovery",
         help="How new builds are found: 'gcs' lists the job's bucket folder, 'deck' walks its "
-        "job-history pages, 'auto' (default) lists while a job catches up, then uses deck.",
+        "job-history pages, 'auto' (default) lists while a job catches up, then uses deck. "
+        "Deck's newest page is read in every mode. Beats the jobs file.",
     ),
 ]
 WaitLockOpt = Annotated[
@@ -100,7 +118,6 @@ def _config_error(exc: ConfigError) -> typer.Exit:
 def _options(
     config: Config,
     tracker_dir: Path,
-    limit: int,
     dry_run: bool,
     max_pages: int | None,
     verbose: bool,
@@ -128,7 +145,6 @@ def _options(
     return RunOptions(
         tracker_dir=tracker_dir,
         dry_run=dry_run,
-        limit=limit,
         max_pages=max_pages,
         verbose=verbose,
         gcs_api_root=api_root_from_env(),
@@ -142,9 +158,10 @@ def _options(
 
 def _reporter(verbose: bool, as_json: bool) -> Reporter:
     if sys.stderr.isatty() and sys.stdout.isatty() and not as_json:
-        return RichReporter(_stderr(), per_build=verbose)
+        return RichReporter(_stderr(), per_build=verbose, verbose=verbose)
     # With --json, stdout carries the JSON document alone: dry-run lines go to stderr.
-    return PlainReporter(sys.stderr, per_build=True, dry_out=sys.stderr if as_json else None)
+    dry_out = sys.stderr if as_json else None
+    return PlainReporter(sys.stderr, per_build=True, dry_out=dry_out, verbose=verbose)
 
 
 def execute(
@@ -193,15 +210,6 @@ def execute(
     return signalled[0] if signalled else summary.exit_code
 
 
-def _with_discovery(config: Config, mode: str | None) -> Config:
-    """--discovery overrides every job's own choice."""
-    if mode is None:
-        return config
-    if mode not in DISCOVERY_MODES:
-        raise ConfigError(f"--discovery {mode!r} is not one of {', '.join(DISCOVERY_MODES)}")
-    return replace(config, jobs=[replace(j, discovery=mode) for j in config.jobs])
-
-
 def _apply_limits(config: Config, **overrides: float | int | None) -> Config:
     values = {k: v for k, v in overrides.items() if v is not None}
     return replace(config, limits=replace(config.limits, **values)) if values else config
@@ -211,7 +219,7 @@ def _apply_limits(config: Config, **overrides: float | int | None) -> Config:
 def run(
     jobs: JobsOpt = Path("jobs.yaml"),
     tracker_dir: TrackerOpt = Path("tracker"),
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
     job: Annotated[
         list[str] | None, typer.Option("--job", help="Only this job (repeatable).")
@@ -226,6 +234,7 @@ def run(
     retry_failed: RetryFailedOpt = False,
     wait_lock: WaitLockOpt = None,
     discovery: DiscoveryOpt = None,
+    since: SinceOpt = None,
     shard: Annotated[
         str | None,
         typer.Option("--shard", help="Only jobs of shard I of N (I/N, stable hash of the name)."),
@@ -240,22 +249,9 @@ def run(
 ) -> None:
     """Crawl every job in the jobs file and upload newly finished builds."""
     try:
-        config = load_config(jobs)
-        if job:
-            names = {j.name for j in config.jobs}
-            unknown = [n for n in job if n not in names]
-            if unknown:
-                known = ", ".join(sorted(names))
-                raise ConfigError(
-                    f"--job {', '.join(unknown)}: not in the file (jobs: {known})", path=str(jobs)
-                )
-            config = replace(config, jobs=[j for j in config.jobs if j.name in set(job)])
-        if shard:
-            index, count = parse_shard(shard)
-            config = replace(
-                config, jobs=[j for j in config.jobs if shard_of(j.name, count) == index]
-            )
-        config = _with_discovery(config, discovery)
+        config = select_jobs(load_config(jobs), job, shard)
+        config = apply_overrides(config, Overrides(limit=limit, discovery=discovery, since=since))
+        check_horizons(config, time.time())
         config = _apply_limits(
             config,
             deck_concurrency=deck_concurrency,
@@ -269,7 +265,6 @@ def run(
         options = _options(
             config,
             tracker_dir,
-            limit,
             dry_run,
             max_pages,
             verbose,
@@ -289,20 +284,21 @@ def crawl(
         str | None, typer.Option("--repo", help="Logilica repository ORG/NAME.")
     ] = None,
     tracker_dir: TrackerOpt = Path("tracker"),
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
     deadline: DeadlineOpt = None,
     retry_failed: RetryFailedOpt = False,
     discovery: DiscoveryOpt = None,
+    since: SinceOpt = None,
 ) -> None:
     """Crawl one job given by URL (the old script's interface), same pipeline."""
     try:
-        config = _with_discovery(single_job_config(job_url, repo, None), discovery)
-        options = _options(
-            config, tracker_dir, limit, dry_run, None, verbose, retry_failed=retry_failed
-        )
+        config = single_job_config(job_url, repo)
+        config = apply_overrides(config, Overrides(limit=limit, discovery=discovery, since=since))
+        check_horizons(config, time.time())
+        options = _options(config, tracker_dir, dry_run, None, verbose, retry_failed=retry_failed)
         seconds = parse_duration(deadline) if deadline else None
     except ConfigError as exc:
         raise _config_error(exc) from None
@@ -318,7 +314,17 @@ def validate(jobs: JobsOpt = Path("jobs.yaml")) -> None:
         raise _config_error(exc) from None
     print(f"{jobs}: OK, {len(config.jobs)} job(s)")
     for j in config.jobs:
-        print(f"  {j.name}  {j.url.url}" + (f"  repo={j.repo}" if j.repo else ""))
+        extra = "".join(
+            f"  {key}={value}"
+            for key, value in (("repo", j.repo), ("since", j.since and j.since.text))
+            if value
+        )
+        print(f"  {j.name}  {j.url.url}{extra}")
+        if j.url.ignored:
+            print(
+                f"    note: {j.url.ignored!r} ignored: it only picks a page of the history; "
+                "the whole job is crawled"
+            )
 
 
 @app.command()
@@ -343,7 +349,12 @@ def status(jobs: JobsOpt = Path("jobs.yaml"), tracker_dir: TrackerOpt = Path("tr
             print(f"{j.name}: error: {exc}")
             continue
         newest_text = newest if newest is not None else "-"
-        print(f"{j.name}: tracked={count} newest={newest_text} failed={len(failures)}")
+        backlog = read_checkpoint(tracker_dir, j.name).backlog
+        horizon = j.since.resolve(time.time()).describe() if j.since else "-"
+        print(
+            f"{j.name}: tracked={count} newest={newest_text} failed={len(failures)} "
+            f"backlog={backlog} horizon={horizon}"
+        )
         for build_id, f in sorted(failures.items(), key=lambda kv: int(kv[0])):
             gave_up = " (given up; --retry-failed retries it)" if f.attempts >= 3 else ""
             print(f"  failed build={build_id} attempts={f.attempts}{gave_up}: {f.reason}")

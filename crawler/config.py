@@ -1,22 +1,30 @@
-"""Read and validate jobs.yaml into typed settings; every error names file, line and key."""
+"""Read and validate jobs.yaml into typed settings; every error names file, line and key.
+
+Also the one precedence rule between the command line and the file (`apply_overrides`), and
+which jobs a run covers (`select_jobs`: --job, --shard).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from crawler.errors import ConfigError
+from crawler.horizon import Since, SinceError, parse_since
 from crawler.prow import JobURL, check_job_url, validate_job_name
+from crawler.yamlcheck import Checker, Map, Seq
 
 DEFAULT_API_URL = "https://logilica.io/api/import/v1"
 DEFAULT_ORIGIN = "OpenShift_CI"
 # Logilica repository full name: ORG/NAME.
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
+# New builds per job per run when neither the command line nor the file says (0: no limit).
+DEFAULT_LIMIT = 50
+DISCOVERY_MODES = ("auto", "deck", "gcs")
 
 
 @dataclass(frozen=True)
@@ -50,13 +58,15 @@ class LogilicaSettings:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One job to crawl, with its per-job options resolved against `defaults:`."""
+    """One job to crawl, its options resolved: command line, else the job's own key, else
+    `defaults:`, else the built-in default (see apply_overrides)."""
 
     name: str
     url: JobURL
     repo: str | None = None
-    limit: int | None = None
-    discovery: str | None = None  # deck | gcs; None = the run's default
+    limit: int = DEFAULT_LIMIT  # new builds per run, oldest first; 0 = no limit
+    discovery: str = "auto"  # auto | deck | gcs
+    since: Since | None = None  # the backfill horizon; None = the whole history
 
 
 @dataclass(frozen=True)
@@ -68,106 +78,8 @@ class Config:
     path: str | None = None
 
 
-class _Map(dict[str, Any]):
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
-
-    line: int
-    key_lines: dict[str, int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader (no arbitrary objects) whose mappings carry line numbers for error messages."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
-    loader.flatten_mapping(node)
-    result = _Map()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise ConfigError(f"key {key!r} is not a string", line=key_node.start_mark.line + 1)
-        if key in result:
-            raise ConfigError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-class _Seq(list[Any]):
-    """A YAML sequence that remembers the line of each item (1-based)."""
-
-    item_lines: list[int]
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
-    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
-    result.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-class _Checker:
-    """Validation helpers bound to one file, so each error carries the file name."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, message: str, line: int | None) -> ConfigError:
-        return ConfigError(message, path=self.path, line=line)
-
-    def mapping(self, value: Any, where: str, line: int | None, allowed: set[str]) -> _Map:
-        if not isinstance(value, _Map):
-            raise self.fail(f"{where} must be a mapping", line)
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
-                    f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})",
-                    value.key_lines[key],
-                )
-        return value
-
-    def string(self, m: _Map, key: str, where: str) -> str | None:
-        value = m.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{where}.{key} must be a non-empty string", m.key_lines[key])
-        return value.strip()
-
-    def number(self, m: _Map, key: str, where: str, *, minimum: float, integer: bool) -> Any:
-        value = m.get(key)
-        if value is None:
-            return None
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        # `not value >= minimum` also rejects YAML's .nan, which compares false to anything.
-        if not ok or isinstance(value, bool) or not value >= minimum:
-            kind = "a whole number" if integer else "a number"
-            raise self.fail(f"{where}.{key} must be {kind} >= {minimum:g}", m.key_lines[key])
-        return value
-
-    def discovery(self, m: _Map, where: str) -> str | None:
-        mode = self.string(m, "discovery", where)
-        if mode is not None and mode not in DISCOVERY_MODES:
-            raise self.fail(
-                f"{where}.discovery {mode!r} is not one of {', '.join(DISCOVERY_MODES)}",
-                m.key_lines["discovery"],
-            )
-        return mode
-
-    def repo(self, m: _Map, where: str) -> str | None:
-        repo = self.string(m, "repo", where)
-        if repo is not None and not REPO_NAME.fullmatch(repo):
-            raise self.fail(f"{where}.repo {repo!r} is not ORG/NAME", m.key_lines["repo"])
-        return repo
-
-
-_JOB_KEYS = {"url", "repo", "name", "limit", "discovery"}
-DISCOVERY_MODES = ("auto", "deck", "gcs")
+_JOB_KEYS = {"url", "repo", "name", "limit", "discovery", "since"}
+_DEFAULT_KEYS = {"repo", "limit", "triggered_by", "discovery", "since"}
 _TOP_KEYS = {"jobs", "defaults", "logilica", "limits"}
 _LIMIT_KEYS = {
     "deck_concurrency": True,
@@ -180,42 +92,40 @@ _LIMIT_KEYS = {
 }
 
 
+@dataclass(frozen=True)
+class _JobDefaults:
+    """`defaults:`, already validated: what a job without its own key gets."""
+
+    repo: str | None = None
+    limit: int = DEFAULT_LIMIT
+    discovery: str = "auto"
+    since: Since | None = None
+
+
 def parse_config(text: str, path: str = "jobs.yaml") -> Config:
     """Validate the text of a jobs file (pure: no file or network access)."""
-    check = _Checker(path)
-    try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except ConfigError as exc:
-        raise check.fail(exc.detail, exc.line) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark is not None:
-            # An unclosed bracket is only noticed where the file ends; say where it opened.
-            problem += f" ({context} that starts on line {context_mark.line + 1})"
-        raise check.fail(f"YAML syntax error: {problem}", mark.line + 1 if mark else None) from None
+    check = Checker(path)
+    data = check.load(text)
     if data is None:
         raise check.fail("the file is empty: it needs a 'jobs:' list", None)
     top = check.mapping(data, "the top level", 1, _TOP_KEYS)
     if "jobs" not in top:
         raise check.fail("missing 'jobs:' (a list of job-history URLs or mappings)", top.line)
 
-    defaults = check.mapping(
-        top.get("defaults", _empty(top, "defaults")),
-        "defaults",
-        top.key_lines.get("defaults"),
-        {"repo", "limit", "triggered_by", "discovery"},
+    section = check.section(top, "defaults", _DEFAULT_KEYS)
+    limit = check.number(section, "limit", "defaults", minimum=0, integer=True)
+    defaults = _JobDefaults(
+        repo=_repo(check, section, "defaults"),
+        limit=DEFAULT_LIMIT if limit is None else limit,
+        discovery=check.choice(section, "discovery", "defaults", DISCOVERY_MODES) or "auto",
+        since=_since(check, section, "defaults"),
     )
-    default_repo = check.repo(defaults, "defaults")
-    default_limit = check.number(defaults, "limit", "defaults", minimum=0, integer=True)
-    default_discovery = check.discovery(defaults, "defaults")
     triggered_by = TriggeredBy()
-    if "triggered_by" in defaults:
+    if "triggered_by" in section:
         tb = check.mapping(
-            defaults["triggered_by"],
+            section["triggered_by"],
             "defaults.triggered_by",
-            defaults.key_lines["triggered_by"],
+            section.key_lines["triggered_by"],
             {"name", "email", "account_id"},
         )
         where = "defaults.triggered_by"
@@ -225,12 +135,7 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
             account_id=check.string(tb, "account_id", where) or triggered_by.account_id,
         )
 
-    lg = check.mapping(
-        top.get("logilica", _empty(top, "logilica")),
-        "logilica",
-        top.key_lines.get("logilica"),
-        {"domain", "api_url", "origin"},
-    )
+    lg = check.section(top, "logilica", {"domain", "api_url", "origin"})
     logilica = LogilicaSettings(
         domain=check.string(lg, "domain", "logilica"),
         api_url=check.string(lg, "api_url", "logilica") or DEFAULT_API_URL,
@@ -239,12 +144,7 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
     if not logilica.api_url.startswith(("https://", "http://")):
         raise check.fail("logilica.api_url must be an http(s) URL", lg.key_lines["api_url"])
 
-    lm = check.mapping(
-        top.get("limits", _empty(top, "limits")),
-        "limits",
-        top.key_lines.get("limits"),
-        set(_LIMIT_KEYS),
-    )
+    lm = check.section(top, "limits", set(_LIMIT_KEYS))
     limit_values = {}
     for key, integer in _LIMIT_KEYS.items():
         value = check.number(lm, key, "limits", minimum=1 if integer else 0.001, integer=integer)
@@ -252,11 +152,36 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
             limit_values[key] = value
     limits = replace(Limits(), **limit_values)
 
-    jobs = _parse_jobs(check, top, default_repo, default_limit, default_discovery)
+    jobs = _parse_jobs(check, top, defaults)
     return Config(jobs=jobs, triggered_by=triggered_by, limits=limits, logilica=logilica, path=path)
 
 
-def _email(check: _Checker, tb: _Map, where: str) -> str:
+def _repo(check: Checker, m: Map, where: str) -> str | None:
+    repo = check.string(m, "repo", where)
+    if repo is not None and not REPO_NAME.fullmatch(repo):
+        raise check.fail(f"{where}.repo {repo!r} is not ORG/NAME", m.key_lines["repo"])
+    return repo
+
+
+def _since(check: Checker, m: Map, where: str) -> Since | None:
+    """A horizon; YAML reads an unquoted 2026-05-01 as a date and a timestamp as a datetime."""
+    value = m.get("since")
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    if not isinstance(value, str):
+        message = f"{where}.since must be a date, a time or a duration"
+        raise check.fail(message, m.key_lines["since"])
+    try:
+        return parse_since(value)
+    except SinceError as exc:
+        raise check.fail(f"{where}.{exc}", m.key_lines["since"]) from None
+
+
+def _email(check: Checker, tb: Map, where: str) -> str:
     """An empty email is allowed: Logilica accepts it, and bots often have none."""
     value = tb.get("email")
     if value is None or value == "":
@@ -264,20 +189,7 @@ def _email(check: _Checker, tb: _Map, where: str) -> str:
     return check.string(tb, "email", where) or ""
 
 
-def _empty(parent: _Map, key: str) -> _Map:
-    m = _Map()
-    m.line = parent.key_lines.get(key, parent.line)
-    m.key_lines = {}
-    return m
-
-
-def _parse_jobs(
-    check: _Checker,
-    top: _Map,
-    default_repo: str | None,
-    default_limit: int | None,
-    default_discovery: str | None,
-) -> list[JobSpec]:
+def _parse_jobs(check: Checker, top: Map, defaults: _JobDefaults) -> list[JobSpec]:
     items = top["jobs"]
     jobs_line = top.key_lines["jobs"]
     if not isinstance(items, list) or not items:
@@ -287,43 +199,58 @@ def _parse_jobs(
     seen_urls: dict[str, str] = {}
     for index, item in enumerate(items):
         where = f"jobs[{index}]"
-        line = items.item_lines[index] if isinstance(items, _Seq) else jobs_line
+        line = items.item_lines[index] if isinstance(items, Seq) else jobs_line
         if isinstance(item, str):
             job_url = check_job_url(item, where=where, path=check.path, line=line)
-            name, repo, limit = job_url.job, default_repo, default_limit
-            discovery = default_discovery
+            job = JobSpec(
+                name=job_url.job,
+                url=job_url,
+                repo=defaults.repo,
+                limit=defaults.limit,
+                discovery=defaults.discovery,
+                since=defaults.since,
+            )
         else:
-            if not isinstance(item, _Map):
-                raise check.fail(f"{where} must be a job-history URL or a mapping with 'url'", line)
-            m = check.mapping(item, where, line, _JOB_KEYS)
-            if "url" not in m:
-                raise check.fail(f"{where}: missing required key 'url'", m.line)
-            job_url = check_job_url(m["url"], where=where, path=check.path, line=m.key_lines["url"])
-            name = check.string(m, "name", where) or job_url.job
-            try:
-                validate_job_name(name)
-            except ValueError as exc:
-                raise check.fail(f"{where}: {exc}", m.key_lines.get("name", m.line)) from None
-            repo = check.repo(m, where) or default_repo
-            limit = check.number(m, "limit", where, minimum=0, integer=True)
-            limit = default_limit if limit is None else limit
-            discovery = check.discovery(m, where) or default_discovery
-        if name in seen:
+            job = _parse_job(check, item, where, line, defaults)
+        if job.name in seen:
             raise check.fail(
-                f"{where}: job {name!r} is listed twice (first as {seen[name]}); "
+                f"{where}: job {job.name!r} is listed twice (first as {seen[job.name]}); "
                 "remove one or give it another 'name'",
                 line,
             )
-        if job_url.url in seen_urls:
+        if job.url.url in seen_urls:
             raise check.fail(
-                f"{where}: {job_url.url} is listed twice (first as {seen_urls[job_url.url]}); "
+                f"{where}: {job.url.url} is listed twice (first as {seen_urls[job.url.url]}); "
                 "its builds would be uploaded twice",
                 line,
             )
-        seen[name] = where
-        seen_urls[job_url.url] = where
-        jobs.append(JobSpec(name=name, url=job_url, repo=repo, limit=limit, discovery=discovery))
+        seen[job.name] = where
+        seen_urls[job.url.url] = where
+        jobs.append(job)
     return jobs
+
+
+def _parse_job(check: Checker, item: Any, where: str, line: int, defaults: _JobDefaults) -> JobSpec:
+    if not isinstance(item, Map):
+        raise check.fail(f"{where} must be a job-history URL or a mapping with 'url'", line)
+    m = check.mapping(item, where, line, _JOB_KEYS)
+    if "url" not in m:
+        raise check.fail(f"{where}: missing required key 'url'", m.line)
+    job_url = check_job_url(m["url"], where=where, path=check.path, line=m.key_lines["url"])
+    name = check.string(m, "name", where) or job_url.job
+    try:
+        validate_job_name(name)
+    except ValueError as exc:
+        raise check.fail(f"{where}: {exc}", m.key_lines.get("name", m.line)) from None
+    limit = check.number(m, "limit", where, minimum=0, integer=True)
+    return JobSpec(
+        name=name,
+        url=job_url,
+        repo=_repo(check, m, where) or defaults.repo,
+        limit=defaults.limit if limit is None else limit,
+        discovery=check.choice(m, "discovery", where, DISCOVERY_MODES) or defaults.discovery,
+        since=_since(check, m, where) or defaults.since,
+    )
 
 
 def load_config(path: Path) -> Config:
@@ -340,12 +267,77 @@ def load_config(path: Path) -> Config:
     return parse_config(text, str(path))
 
 
-def single_job_config(url: str, repo: str | None, limit: int | None) -> Config:
+def single_job_config(url: str, repo: str | None) -> Config:
     """The config behind `crawl --job-url`: one job, everything else default."""
     job_url = check_job_url(url, where="--job-url", path="--job-url", line=None)
     if repo is not None and not REPO_NAME.fullmatch(repo):
         raise ConfigError(f"--repo {repo!r} is not ORG/NAME")
-    return Config(jobs=[JobSpec(name=job_url.job, url=job_url, repo=repo, limit=limit)])
+    return Config(jobs=[JobSpec(name=job_url.job, url=job_url, repo=repo)])
+
+
+# -- the command line against the file -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Per-job settings given on the command line for every job; None = not given."""
+
+    limit: int | None = None
+    discovery: str | None = None
+    since: str | None = None
+
+
+def apply_overrides(config: Config, overrides: Overrides) -> Config:
+    """The one precedence rule: a value given on the command line beats the job's own key,
+    which beats `defaults:`, which beats the built-in default. ConfigError for a bad value."""
+    changes: dict[str, Any] = {}
+    if overrides.limit is not None:
+        if overrides.limit < 0:
+            raise ConfigError(f"--limit {overrides.limit} must be 0 (no limit) or more")
+        changes["limit"] = overrides.limit
+    if overrides.discovery is not None:
+        if overrides.discovery not in DISCOVERY_MODES:
+            raise ConfigError(
+                f"--discovery {overrides.discovery!r} is not one of {', '.join(DISCOVERY_MODES)}"
+            )
+        changes["discovery"] = overrides.discovery
+    if overrides.since is not None:
+        try:
+            changes["since"] = parse_since(overrides.since)
+        except SinceError as exc:
+            raise ConfigError(f"--{exc}") from None
+    if not changes:
+        return config
+    return replace(config, jobs=[replace(j, **changes) for j in config.jobs])
+
+
+def check_horizons(config: Config, now: float) -> None:
+    """A horizon in the future would silently leave every build out: refuse it."""
+    for job in config.jobs:
+        if job.since is not None and job.since.resolve(now).at > now:
+            raise ConfigError(
+                f"job {job.name}: since {job.since.text!r} is in the future, so no build "
+                "would be uploaded",
+                path=config.path,
+            )
+
+
+def select_jobs(config: Config, names: list[str] | None, shard: str | None) -> Config:
+    """The jobs this run covers: those named with --job (all by default), of shard I/N."""
+    jobs = config.jobs
+    if names:
+        known = {j.name for j in jobs}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"--job {', '.join(unknown)}: not in the file (jobs: {', '.join(sorted(known))})",
+                path=config.path,
+            )
+        jobs = [j for j in jobs if j.name in set(names)]
+    if shard:
+        index, count = parse_shard(shard)
+        jobs = [j for j in jobs if shard_of(j.name, count) == index]
+    return replace(config, jobs=jobs)
 
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crawler.config import load_config
+from crawler.config import Overrides, apply_overrides, load_config
 from crawler.logilica import Secret
 from crawler.pipeline import Pipeline, RunOptions
 from crawler.report import PlainReporter, RunSummary, print_summary
@@ -26,10 +26,9 @@ def _pass(config_path: Path, tracker_dir: Path, sandbox: object, label: str) -> 
     from crawler.sandbox import Sandbox
 
     assert isinstance(sandbox, Sandbox)
-    config = load_config(config_path)
+    config = apply_overrides(load_config(config_path), Overrides(limit=0))
     options = RunOptions(
         tracker_dir=tracker_dir,
-        limit=0,
         gcs_api_root=sandbox.gcs_url,
         token=Secret(sandbox.token),
         domain=sandbox.domain,
@@ -55,10 +54,12 @@ def run_demo(tracker_dir: Path | None, faults: object = None) -> int:
     assert faults is None or isinstance(faults, Faults)
     console = Console(highlight=False, soft_wrap=True)
     began = time.monotonic()
-    with (
-        tempfile.TemporaryDirectory(prefix="prow-crawler-demo-") as tmp,
-        Sandbox(faults=faults) as sandbox,
-    ):
+    try:
+        sandbox = Sandbox(faults=faults)
+    except ValueError as exc:  # faults naming jobs the sandbox does not have
+        Console(stderr=True).print(f"error: --faults: {exc}", markup=False)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="prow-crawler-demo-") as tmp, sandbox:
         trackers = tracker_dir or Path(tmp) / "tracker"
         jobs_file = sandbox.write_jobs_yaml(Path(tmp) / "jobs.yaml")
         console.print(

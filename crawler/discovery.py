@@ -1,7 +1,12 @@
-"""Finding a job's new builds: by walking deck's history pages, or by listing the GCS bucket.
+"""Finding a job's new builds. Deck's newest page is the truth; a bucket listing only speeds up
+reading the rest of the history, and is used only while it agrees with that page.
 
-Both fill `keep` with the untracked builds to process, in the order the pipeline consumes
-them (newest first, so that with a bounded deque the oldest `limit` ones survive).
+Every run reads the newest page (one request): it says that the job exists, which buckets
+hold its builds and which builds still run. Then either the deck walk goes on down the
+Older links, or the job's folder is listed in every bucket that page names (1000 builds a
+request). A listing that is refused (401/403), or that lacks a finished build the newest page
+shows, is not trusted for the job: deck is walked instead, and the job's checkpoint
+remembers it. See docs/formats.md for the page, the listing and the build IDs.
 """
 
 from __future__ import annotations
@@ -9,19 +14,23 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from crawler.config import JobSpec
-from crawler.errors import BuildError
+from crawler.deck import DeckClient
+from crawler.errors import BuildError, CrawlerError, RemoteError
 from crawler.gcs import GcsReader
-from crawler.prow import BuildRef, HistoryPage, SkippedEntry, started_epoch, walk_history
-from crawler.report import JobStats
+from crawler.horizon import Horizon, build_started, snowflake_seconds
+from crawler.prow import BuildRef, HistoryPage, PageError, started_epoch, walk_history
 
 # A build deck still shows as running after this long has been abandoned (its pod died and no
 # finished.json will come): it no longer keeps the history walk going.
 PENDING_GIVE_UP_SECONDS = 48 * 3600
-# Deck merges history from these buckets (FORMATS.md §1); a bucket listing has to do the same.
+# In auto discovery, a job that ended its last run with more unsettled builds than a deck page
+# holds is still catching up: list the bucket rather than walk pages.
+AUTO_LIST_BACKLOG = 20
+# Buckets deck is known to merge with the one a job URL names; the buckets its newest page
+# names are listed as well, so this is a hint, never the whole story.
 BUCKET_SIBLINGS = {
     "test-platform-results": ("test-platform-results-public",),
     "origin-ci-test": ("test-platform-results", "test-platform-results-public"),
@@ -29,103 +38,281 @@ BUCKET_SIBLINGS = {
 # As on deck pages: a folder "0123" is not build 123 (see prow._entry_to_build).
 _ID = re.compile(r"0|[1-9][0-9]*")
 _GS_URL = re.compile(r"gs://([a-z0-9][a-z0-9._-]*)/(\S+)")
+# IDs of this width and more are snowflakes; text order is numeric order only at one width.
+_SNOWFLAKE_DIGITS = 19
 
 
 @dataclass(frozen=True)
-class Known:
-    """What the job's files say before discovery: confirmed builds and given-up failures."""
+class Settled:
+    """What the job's files say before discovery: which builds need no more work."""
 
-    tracked: frozenset[int]
-    given_up: frozenset[int]
+    tracked: frozenset[int] = frozenset()
+    given_up: frozenset[int] = frozenset()
+    floor: int = 0  # every build below it is settled (0: look at the whole history)
+    backlog: int = 0  # finished builds the last run left unsettled
+    distrusted: tuple[str, ...] = ()  # buckets whose listing was not trusted for this job
+
+    def __contains__(self, key: int) -> bool:
+        return key < self.floor or key in self.tracked or key in self.given_up
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to discover one job in this run."""
+
+    mode: str = "auto"  # auto | deck | gcs
+    limit: int = 0  # 0: no limit
+    max_pages: int | None = None
+    horizon: Horizon | None = None
+    now: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class ListingVerdict:
+    """Whether a listing of these buckets can stand in for deck's pages for this job."""
+
+    trusted: bool
+    buckets: tuple[str, ...]
+    reason: str = ""
 
 
 @dataclass
-class Frontier:
-    """Where a job's history stops mattering: the floor, and what keeps it where it is.
+class Found:
+    """What discovery found: builds to process (oldest first, at most the limit) and every
+    build it saw that is still unsettled (those, the ones left for later, running ones)."""
 
-    Invariant: every build with an ID below `floor` is settled (tracked, given up, or
-    abandoned while running). Discovery never looks below it; a run that ends moves it up to
-    its lowest build still unsettled. Builds finish out of order and runs get killed, so
-    "a fully tracked page" alone does not mean that everything older is done: the floor does.
-    """
-
-    floor: int = 0
-    complete: bool = False  # discovery reached the floor or the end of the history
+    candidates: list[BuildRef] = field(default_factory=list)
+    unsettled: set[int] = field(default_factory=set)
+    running_ids: set[int] = field(default_factory=set)  # unsettled because they still run
+    complete: bool = False  # reached the floor, the horizon or the end of the history
     newest: int | None = None
-    open: set[int] = field(default_factory=set)  # unsettled IDs seen (kept, running, deferred)
+    via: str = "deck"
+    found: int = 0
+    new: int = 0
+    running: int = 0
     deferred: int = 0
-
-    def saw(self, key: int) -> None:
-        if self.newest is None or key > self.newest:
-            self.newest = key
-
-    def settle(self, key: int) -> None:
-        self.open.discard(key)
-
-    def next_floor(self) -> int:
-        """The floor the next run may use, given what is still unsettled now."""
-        if self.open:
-            value = min(self.open)
-        elif self.newest is not None:
-            value = self.newest + 1
-        else:
-            value = self.floor
-        # A walk cut short (--max-pages) did not see what lies between it and the old floor.
-        return value if self.complete else min(value, self.floor)
+    pages: int = 0
+    problems: list[str] = field(default_factory=list)  # page entries that cannot be used
+    notes: list[str] = field(default_factory=list)  # told to the user once
+    listing: ListingVerdict | None = None  # None: no listing tried; the checkpoint keeps its own
+    error: str | None = None  # the walk broke off: what was found is still processed
 
 
-def count_skipped(stats: JobStats, skipped: list[SkippedEntry]) -> None:
-    for entry in skipped:
-        stats.errors.append(f"build {entry.id or '?'}: page entry {entry.reason}")
-        stats.failed += 1
+class _Collector:
+    """Sorts the builds discovery sees, newest first, into settled, running and new; keeps the
+    oldest `limit` new ones (the newer ones stay unsettled for a later run)."""
 
+    def __init__(self, settled: Settled, plan: Plan, found: Found) -> None:
+        self.settled = settled
+        self.plan = plan
+        self.found = found
+        self.keep: deque[BuildRef] = deque(maxlen=plan.limit or None)
 
-def _keep(keep: deque[BuildRef], build: BuildRef, frontier: Frontier) -> None:
-    """Queue a candidate; with a limit the deque drops the newest, which stay unsettled."""
-    if keep.maxlen is not None and len(keep) == keep.maxlen:
-        frontier.deferred += 1  # keep[0] is evicted; it stays in frontier.open
-    keep.append(build)
-    frontier.open.add(build.key)
+    def before_horizon(self, build: BuildRef, started: int | None) -> bool:
+        horizon = self.plan.horizon
+        return horizon is not None and horizon.excludes(build.key, started)
 
-
-async def discover_deck(
-    fetch: Callable[[str], Awaitable[HistoryPage]],
-    job: JobSpec,
-    known: Known,
-    stats: JobStats,
-    keep: deque[BuildRef],
-    frontier: Frontier,
-    *,
-    max_pages: int | None,
-) -> None:
-    """Walk back until a settled page below the floor, or until the history ends."""
-    now = time.time()
-    async for page in walk_history(fetch, job.url.url, max_pages=max_pages):
-        stats.pages += 1
-        settled = True
-        count_skipped(stats, page.skipped)
-        for build in page.builds:
-            stats.found += 1
-            key = build.key
-            frontier.saw(key)
-            if key < frontier.floor or key in known.tracked:
-                continue
-            if key in known.given_up:
-                continue
-            if build.running:
-                stats.running += 1
-                began = started_epoch(build)
-                if began is None or now - began < PENDING_GIVE_UP_SECONDS:
-                    settled = False
-                    frontier.open.add(key)
-                continue
-            settled = False
-            stats.new += 1
-            _keep(keep, build, frontier)
-        lowest = min((b.key for b in page.builds), default=None)
-        if page.older_url is None or (settled and lowest is not None and lowest < frontier.floor):
-            frontier.complete = True
+    def offer(self, build: BuildRef, started: int | None) -> None:
+        """Take one build seen after the horizon."""
+        out, key = self.found, build.key
+        out.found += 1
+        if out.newest is None or key > out.newest:
+            out.newest = key
+        if key in self.settled:
             return
+        if build.running:
+            out.running += 1
+            began = build_started(key, started)
+            if began is not None and self.plan.now - began >= PENDING_GIVE_UP_SECONDS:
+                return  # abandoned: no finished.json will come
+            out.unsettled.add(key)
+            out.running_ids.add(key)
+            return
+        out.new += 1
+        if self.keep.maxlen is not None and len(self.keep) == self.keep.maxlen:
+            out.deferred += 1  # keep[0] is evicted; it stays unsettled
+        self.keep.append(build)
+        out.unsettled.add(key)
+
+    def result(self) -> Found:
+        self.found.candidates = list(reversed(self.keep))
+        return self.found
+
+
+async def discover(
+    deck: DeckClient, gcs: GcsReader, job: JobSpec, settled: Settled, plan: Plan
+) -> Found:
+    """Find the job's new builds. Raises CrawlerError or PageError when its newest page
+    cannot be read: then nothing about the job can be trusted."""
+    newest = await deck.page(job.url.url)
+    buckets = listing_buckets(job, newest)
+    verdict: ListingVerdict | None = None
+    if choose_mode(plan, settled, buckets) == "gcs":
+        listed = await _list(gcs, job, plan, settled, buckets)
+        if isinstance(listed, ListingVerdict):
+            verdict = listed
+        else:
+            verdict = _check_listing(newest, listed, settled, plan, buckets)
+            if verdict.trusted:
+                return await _from_listing(gcs, job, settled, plan, newest, listed, verdict)
+    found = Found(listing=verdict)
+    if verdict is not None:
+        found.notes.append(f"{verdict.reason}: walking deck pages instead")
+    collector = _Collector(settled, plan, found)
+    try:
+        await _walk(deck, job, newest, collector)
+    except (CrawlerError, PageError) as exc:
+        # What was found so far is still processed; the walk is not complete, so the floor
+        # stays where it was and the next run reads the unread part again.
+        found.error = f"job history: {exc}"
+    return collector.result()
+
+
+def listing_buckets(job: JobSpec, newest: HistoryPage) -> tuple[str, ...]:
+    """Buckets to list: those the newest page names (deck knows where builds are now), the
+    job URL's, and the ones deck is known to merge with it."""
+    named = [b.bucket for b in newest.builds]
+    candidates = [*named, job.url.bucket, *BUCKET_SIBLINGS.get(job.url.bucket, ())]
+    return tuple(dict.fromkeys(candidates))
+
+
+def choose_mode(plan: Plan, settled: Settled, buckets: tuple[str, ...]) -> str:
+    """deck or gcs for this run. auto lists while a job catches up (no floor yet, or a
+    backlog bigger than a deck page) and walks deck once it is up to date."""
+    if plan.mode == "deck" or (plan.mode == "auto" and plan.max_pages is not None):
+        return "deck"
+    if settled.distrusted and set(buckets) <= set(settled.distrusted):
+        return "deck"  # this listing already proved blind for the job: no detour again
+    if plan.mode == "gcs":
+        return "gcs"
+    return "gcs" if settled.floor == 0 or settled.backlog > AUTO_LIST_BACKLOG else "deck"
+
+
+async def _walk(deck: DeckClient, job: JobSpec, newest: HistoryPage, into: _Collector) -> None:
+    """Walk back from the newest page until a settled page below the floor, the horizon or
+    the end of the history."""
+    found, floor = into.found, into.settled.floor
+    async for page in walk_history(
+        deck.page, job.url.url, first=newest, max_pages=into.plan.max_pages
+    ):
+        found.pages += 1
+        found.problems += [f"build {e.id or '?'}: page entry {e.reason}" for e in page.skipped]
+        horizon_reached = False
+        for build in page.builds:
+            started = started_epoch(build)
+            if into.before_horizon(build, started):
+                horizon_reached = True
+            else:
+                into.offer(build, started)
+        # Pages are sorted by ID, newest first: once one reaches below the floor, every older
+        # page holds only settled builds.
+        lowest = min((b.key for b in page.builds), default=None)
+        below_floor = lowest is not None and lowest < floor
+        if page.older_url is None or horizon_reached or below_floor:
+            found.complete = True
+            return
+
+
+async def _list(
+    gcs: GcsReader, job: JobSpec, plan: Plan, settled: Settled, buckets: tuple[str, ...]
+) -> dict[int, str] | ListingVerdict:
+    """Build ID -> bucket for every build folder listed from the lower bound up; a verdict
+    instead when a bucket refuses to be listed."""
+    prefix = listing_prefix(job)
+    presubmit = job.url.presubmit
+    bound = max(settled.floor, plan.horizon.first_id if plan.horizon else 0)
+    start = f"{prefix}{bound}" if len(str(bound)) >= _SNOWFLAKE_DIGITS else None
+    listed: dict[int, str] = {}
+    for bucket in buckets:
+        try:
+            async for page in gcs.list_folder(bucket, prefix, start_offset=start):
+                for entry in page.names if presubmit else page.prefixes:
+                    build_id = build_id_from_listing(prefix, entry, presubmit)
+                    # Servers may ignore startOffset, and it compares text: filter as numbers.
+                    if build_id is not None and int(build_id) >= settled.floor:
+                        listed.setdefault(int(build_id), bucket)
+        except RemoteError as exc:
+            if exc.status in (401, 403):
+                reason = f"gs://{bucket} refused anonymous listing (HTTP {exc.status})"
+                return ListingVerdict(False, buckets, reason)
+            raise
+    return listed
+
+
+def _check_listing(
+    newest: HistoryPage,
+    listed: dict[int, str],
+    settled: Settled,
+    plan: Plan,
+    buckets: tuple[str, ...],
+) -> ListingVerdict:
+    """Trusted only if it has every finished build the newest page shows that is still to
+    do: an empty answer is no proof that there is nothing (a wrong bucket, a hidden folder)."""
+    horizon = plan.horizon
+    missing = [
+        b.id
+        for b in newest.builds
+        if not b.running
+        and b.key not in settled
+        and b.key not in listed
+        and not (horizon is not None and horizon.excludes(b.key, started_epoch(b)))
+    ]
+    if not missing:
+        return ListingVerdict(True, buckets)
+    where = ", ".join(f"gs://{b}" for b in buckets)
+    reason = (
+        f"listing not trusted: deck's newest page shows {len(missing)} finished build(s) "
+        f"({', '.join(missing[:3])}) that the listing of {where} does not have"
+    )
+    return ListingVerdict(False, buckets, reason)
+
+
+async def _from_listing(
+    gcs: GcsReader,
+    job: JobSpec,
+    settled: Settled,
+    plan: Plan,
+    newest: HistoryPage,
+    listed: dict[int, str],
+    verdict: ListingVerdict,
+) -> Found:
+    """The listed builds, with what deck's newest page says about those it shows (result,
+    refs, the real folder of a presubmit)."""
+    found = Found(via="gcs", listing=verdict, pages=1, complete=True)
+    found.problems += [f"build {e.id or '?'}: page entry {e.reason}" for e in newest.skipped]
+    on_page = {b.key: b for b in newest.builds}
+    prefix = listing_prefix(job)
+    collector = _Collector(settled, plan, found)
+    for key in sorted(listed.keys() | on_page.keys(), reverse=True):
+        build = on_page.get(key)
+        started = started_epoch(build) if build is not None else None
+        if build is None:
+            build = BuildRef(
+                id=str(key),
+                bucket=listed[key],
+                path=f"{prefix}{key}",
+                result="UNKNOWN",
+                started="0001-01-01T00:00:00Z",
+                indirect=job.url.presubmit,
+            )
+            if plan.horizon is not None and key not in settled:
+                started = await _started_of(gcs, build)
+        if key >= settled.floor and not collector.before_horizon(build, started):
+            collector.offer(build, started)
+    return collector.result()
+
+
+async def _started_of(gcs: GcsReader, ref: BuildRef) -> int | None:
+    """started.json's timestamp, for a small old ID (no time in it) near a horizon."""
+    if snowflake_seconds(ref.key) is not None:
+        return None  # a snowflake tells its own time
+    try:
+        folder = await resolve_indirect(gcs, ref)
+        doc = await gcs.read_json(folder.bucket, f"{folder.path}/started.json")
+    except (CrawlerError, ValueError):
+        return None
+    value = doc.get("timestamp") if isinstance(doc, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def listing_prefix(job: JobSpec) -> str:
@@ -154,57 +341,6 @@ def parse_directory_entry(body: str, build_id: str) -> tuple[str, str] | None:
     if ".." in segments or "" in segments or segments[-1] != build_id:
         return None
     return bucket, path
-
-
-async def discover_gcs(
-    gcs: GcsReader,
-    job: JobSpec,
-    known: Known,
-    stats: JobStats,
-    keep: deque[BuildRef],
-    frontier: Frontier,
-) -> None:
-    """List the job's folder, from the floor up, in every bucket deck merges.
-
-    Whether a listed build is still running is only known once its finished.json is read,
-    so every unsettled build is queued; running ones stay open in the frontier.
-    """
-    prefix = listing_prefix(job)
-    presubmit = job.url.presubmit
-    found: dict[int, tuple[str, str]] = {}
-    start = _offset(prefix, frontier.floor)
-    for bucket in (job.url.bucket, *BUCKET_SIBLINGS.get(job.url.bucket, ())):
-        async for page in gcs.list_folder(bucket, prefix, start_offset=start):
-            stats.pages += 1
-            for entry in page.names if presubmit else page.prefixes:
-                build_id = build_id_from_listing(prefix, entry, presubmit)
-                # Servers may ignore startOffset (and it compares text): filter as numbers.
-                if build_id is not None and int(build_id) >= frontier.floor:
-                    found.setdefault(int(build_id), (bucket, build_id))
-    stats.found = len(found)
-    for key in found:
-        frontier.saw(key)
-    for key in sorted(found, reverse=True):
-        if key in known.tracked or key in known.given_up:
-            continue
-        bucket, build_id = found[key]
-        stats.new += 1
-        ref = BuildRef(
-            id=build_id,
-            bucket=bucket,
-            path=f"{prefix}{build_id}",
-            result="UNKNOWN",
-            started="0001-01-01T00:00:00Z",
-            indirect=presubmit,
-        )
-        _keep(keep, ref, frontier)
-    frontier.complete = True
-
-
-def _offset(prefix: str, floor: int) -> str | None:
-    # Recent IDs are 19-digit snowflakes (int64: never 20 digits), and text of one width sorts
-    # as numbers do; shorter old IDs sort after them as text, so they are still listed.
-    return f"{prefix}{floor}" if floor > 0 else None
 
 
 async def resolve_indirect(gcs: GcsReader, ref: BuildRef) -> BuildRef:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -57,12 +57,14 @@ async def exchange(
     headers: Mapping[str, str] | None = None,
     json_body: Any = None,
     stats: RetryStats | None = None,
+    final: Callable[[int, bytes], bool] | None = None,
 ) -> Response:
     """Send one request with retries; return the final non-retryable answer.
 
     Redirects are followed only on the same scheme and host: headers (the Logilica token among
-    them) must never travel to a host they were not meant for. Raises RemoteError when the
-    request still fails after its retries.
+    them) must never travel to a host they were not meant for. `final(status, body)` marks an
+    answer with a retryable status as the server's last word (deck's "failed to get job
+    history"). Raises RemoteError when the request still fails after its retries.
     """
 
     async def attempt() -> Response:
@@ -83,9 +85,11 @@ async def exchange(
                             target = _same_host_redirect(target, location, what)
                             continue
                         transient = classify_status(resp.status, resp.headers, gate, what)
-                        if transient is not None:
+                        if transient is not None and final is None:
                             raise transient
                         body = await read_capped(resp, cap, what)
+                        if transient is not None and final and not final(resp.status, body):
+                            raise transient
                         return Response(resp.status, body, resp.headers)
                 except NETWORK_ERRORS as exc:
                     raise TransientError(f"{what}: {_describe(exc)}") from None

@@ -6,9 +6,9 @@ import html
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urljoin, urlsplit
 
 from crawler.errors import ConfigError
 
@@ -25,19 +25,23 @@ _OLDER_LINK = re.compile(
     re.IGNORECASE,
 )
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+_MAX_BUILD_ID = 2**64 - 1  # deck parses buildId as a uint64
 
 
 @dataclass(frozen=True, slots=True)
 class JobURL:
     """A job-history URL split into its parts.
 
-    `base` is scheme://host[:port]; `prefix` is `logs` or `pr-logs/directory`.
+    `base` is scheme://host[:port]; `prefix` is `logs` or `pr-logs/directory`. `ignored` is
+    the query a URL copied from the browser carried (`?buildId=...`, a page further back):
+    deck shows the same job without it, so it is dropped, and `validate` says so.
     """
 
     base: str
     bucket: str
     prefix: str
     job: str
+    ignored: str = field(default="", compare=False)
 
     @property
     def url(self) -> str:
@@ -59,12 +63,17 @@ def validate_job_name(name: str) -> str:
 
 
 def parse_job_url(url: str) -> JobURL:
-    """Split any job-history URL form deck accepts (FORMATS.md §1); ValueError if not one."""
+    """Split any job-history URL form deck accepts; ValueError if it is not one.
+
+    Follows deck's own parser (docs/formats.md#deck-job-history-pages): the old form without
+    `gs/`, `?buildId=` empty or a build ID; only GCS storage is read.
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{url!r} is not an http(s) URL")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: a job-history URL has no query or fragment")
+    if parts.fragment:
+        raise ValueError(f"{url!r}: a job-history URL has no #fragment")
+    ignored = _check_query(url, parts.query)
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) < 4 or segments[0] != "job-history":
         raise ValueError(
@@ -72,6 +81,11 @@ def parse_job_url(url: str) -> JobURL:
             "(expected https://HOST/job-history/gs/BUCKET/logs/JOB)"
         )
     rest = segments[1:]
+    if rest[0] == "s3":
+        raise ValueError(
+            f"{url!r} names S3 storage: prow-crawler reads GCS buckets only "
+            "(.../job-history/gs/BUCKET/...)"
+        )
     if rest[0] == "gs":
         rest = rest[1:]
     if len(rest) == 3 and rest[1] == "logs":
@@ -84,7 +98,26 @@ def parse_job_url(url: str) -> JobURL:
             "or .../job-history/gs/BUCKET/pr-logs/directory/JOB"
         )
     validate_job_name(job)
-    return JobURL(base=f"{parts.scheme}://{parts.netloc}", bucket=bucket, prefix=prefix, job=job)
+    base = f"{parts.scheme}://{parts.netloc}"
+    return JobURL(base=base, bucket=bucket, prefix=prefix, job=job, ignored=ignored)
+
+
+def _check_query(url: str, query: str) -> str:
+    """The query to drop: only deck's `buildId` (empty, or 1 to 2**64-1), as deck allows."""
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    keys = {k for k, _ in pairs}
+    if keys - {"buildId"}:
+        raise ValueError(
+            f"{url!r}: unexpected query {query!r}: a job-history URL takes only ?buildId="
+        )
+    value = pairs[0][1]
+    if value and (
+        not value.isascii() or not value.isdigit() or not 1 <= int(value) <= _MAX_BUILD_ID
+    ):
+        raise ValueError(f"{url!r}: buildId={value!r} is not a build ID (deck refuses it too)")
+    return f"?{query}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,12 +303,16 @@ FetchPage = Callable[[str], Awaitable[HistoryPage]]
 
 
 async def walk_history(
-    fetch: FetchPage, job_url: str, *, max_pages: int | None = None
+    fetch: FetchPage,
+    job_url: str,
+    *,
+    first: HistoryPage | None = None,
+    max_pages: int | None = None,
 ) -> AsyncIterator[HistoryPage]:
     """Yield history pages newest first, following Older links until the caller stops.
 
     `fetch` returns a parsed page (see parse_history_page), so the caller decides how to
-    retry a page that came back broken.
+    retry a page that came back broken; `first` is the newest page when the caller has it.
 
     Stops by itself at the last page, at `max_pages`, or if deck's Older link does not move
     strictly backwards (a loop guard: a broken deck must not keep us walking forever).
@@ -284,7 +321,7 @@ async def walk_history(
     pages = 0
     last_cursor: int | None = None
     while url is not None and (max_pages is None or pages < max_pages):
-        page = await fetch(url)
+        page = first if first is not None and pages == 0 else await fetch(url)
         pages += 1
         yield page
         url = page.older_url

@@ -11,10 +11,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crawler.payload import Payload
+
 
 @dataclass
-class JobStats:
-    """Counts for one job in one run; `status` is ok, failed or locked."""
+class JobCounts:
+    """Counts for one job in one run; `status` is ok, failed or locked.
+
+    `attempted` builds were handed to download; each ends uploaded, failed or running.
+    `backlog`: finished builds known and not uploaded when the run ended (deferred by the
+    limit, failed, cut off by a stop). `discovery`: how builds were found, deck or gcs.
+    """
 
     name: str
     found: int = 0
@@ -25,7 +32,10 @@ class JobStats:
     running: int = 0
     deferred: int = 0
     given_up: int = 0
+    backlog: int = 0
     pages: int = 0
+    discovery: str = ""
+    horizon: str | None = None
     status: str = "ok"
     errors: list[str] = field(default_factory=list)
 
@@ -36,7 +46,7 @@ class JobStats:
 
 @dataclass
 class RunSummary:
-    jobs: list[JobStats]
+    jobs: list[JobCounts]
     dry_run: bool
     seconds: float = 0.0
     requests: dict[str, int] = field(default_factory=dict)
@@ -54,6 +64,7 @@ class RunSummary:
             "running",
             "deferred",
             "given_up",
+            "backlog",
         )
         return {k: sum(getattr(j, k) for j in self.jobs) for k in keys}
 
@@ -76,43 +87,80 @@ class RunSummary:
 
 
 class Reporter(Protocol):
-    """Receives pipeline events; implementations decide how to show them."""
+    """Receives what happens in a run, as data; implementations decide how to show it."""
 
-    def start(self, jobs: list[JobStats]) -> None: ...
-    def job_discovered(self, job: JobStats) -> None: ...
-    def build_done(self, job: JobStats, build_id: str, line: str, ok: bool) -> None: ...
-    def would_upload(self, job: JobStats, line: str) -> None: ...
+    def start(self, jobs: list[JobCounts]) -> None: ...
+    def job_discovered(self, job: JobCounts) -> None: ...
+    def job_skipped(self, job: JobCounts, reason: str) -> None: ...
+    def job_failed(self, job: JobCounts, message: str) -> None: ...
+    def job_note(self, job: JobCounts, kind: str, text: str) -> None: ...
+    def build_done(self, job: JobCounts, build_id: str, outcome: str, reason: str = "") -> None: ...
+    def would_upload(self, job: JobCounts, build_id: str, payload: Payload) -> None: ...
     def message(self, text: str) -> None: ...
     def stop(self) -> None: ...
+
+
+def build_line(job: JobCounts, build_id: str, outcome: str, reason: str = "") -> str:
+    """`uploaded job=J build=B`, `running job=J build=B`, `failed job=J build=B: reason`."""
+    line = f"{outcome} job={job.name} build={build_id}"
+    return f"{line}: {reason}" if reason else line
+
+
+def dry_run_line(job: JobCounts, build_id: str, payload: Payload, verbose: bool) -> str:
+    """What a dry run shows for a build it would upload; the whole object when verbose."""
+    b = payload.body
+    line = (
+        f"would-upload job={job.name} build={build_id} "
+        f"conclusion={b['conclusion']} repo={payload.repo} commit={b['commit']} "
+        f"started={b['startedAt']} completed={b['completedAt']}"
+    )
+    if verbose:
+        line += "\n" + json.dumps(b, indent=2, sort_keys=True)
+    return line
 
 
 class PlainReporter:
     """Greppable lines for cron and logs: one per event, `key=value` fields."""
 
     def __init__(
-        self, out: TextIO | None = None, *, per_build: bool = True, dry_out: TextIO | None = None
+        self,
+        out: TextIO | None = None,
+        *,
+        per_build: bool = True,
+        dry_out: TextIO | None = None,
+        verbose: bool = False,
     ) -> None:
         self.out = out or sys.stderr
         self.dry_out = dry_out or sys.stdout
         self.per_build = per_build
+        self.verbose = verbose
 
-    def start(self, jobs: list[JobStats]) -> None:
+    def start(self, jobs: list[JobCounts]) -> None:
         self._print(f"start jobs={len(jobs)}")
 
-    def job_discovered(self, job: JobStats) -> None:
+    def job_discovered(self, job: JobCounts) -> None:
         if job.status == "ok":
             self._print(
-                f"discovered job={job.name} pages={job.pages} found={job.found} new={job.new} "
-                f"running={job.running} deferred={job.deferred}"
+                f"discovered job={job.name} via={job.discovery} pages={job.pages} "
+                f"found={job.found} new={job.new} running={job.running} deferred={job.deferred}"
             )
 
-    def build_done(self, job: JobStats, build_id: str, line: str, ok: bool) -> None:
-        if self.per_build or not ok:
-            self._print(line)
+    def job_skipped(self, job: JobCounts, reason: str) -> None:
+        self.message(f"skipped job={job.name}: {reason}")
 
-    def would_upload(self, job: JobStats, line: str) -> None:
+    def job_failed(self, job: JobCounts, message: str) -> None:
+        self.message(f"failed job={job.name}: {message}")
+
+    def job_note(self, job: JobCounts, kind: str, text: str) -> None:
+        self.message(f"{kind} job={job.name}: {text}")
+
+    def build_done(self, job: JobCounts, build_id: str, outcome: str, reason: str = "") -> None:
+        if self.per_build or outcome == "failed":
+            self._print(build_line(job, build_id, outcome, reason))
+
+    def would_upload(self, job: JobCounts, build_id: str, payload: Payload) -> None:
         """Dry-run lines are the product of a dry run: they go to stdout."""
-        print(line, file=self.dry_out, flush=True)
+        print(dry_run_line(job, build_id, payload, self.verbose), file=self.dry_out, flush=True)
 
     def message(self, text: str) -> None:
         self._print(text)
@@ -127,8 +175,8 @@ class PlainReporter:
 class RichReporter(PlainReporter):
     """A live progress bar per job on a terminal; messages scroll above the bars."""
 
-    def __init__(self, console: Console, *, per_build: bool = False) -> None:
-        super().__init__(console.file, per_build=per_build, dry_out=console.file)
+    def __init__(self, console: Console, *, per_build: bool = False, verbose: bool = False) -> None:
+        super().__init__(console.file, per_build=per_build, dry_out=console.file, verbose=verbose)
         self.console = console
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -141,25 +189,34 @@ class RichReporter(PlainReporter):
         )
         self._tasks: dict[str, Any] = {}
 
-    def start(self, jobs: list[JobStats]) -> None:
+    def start(self, jobs: list[JobCounts]) -> None:
         self.progress.start()
         for job in jobs:
             self._tasks[job.name] = self.progress.add_task(
                 job.name[:60], total=None, note="walking history"
             )
 
-    def job_discovered(self, job: JobStats) -> None:
+    def job_discovered(self, job: JobCounts) -> None:
         task = self._tasks[job.name]
         note = f"{job.status}" if job.status != "ok" else f"{job.new} new, {job.running} running"
         self.progress.update(task, total=max(job.attempted, 0) or 0, note=note)
 
-    def build_done(self, job: JobStats, build_id: str, line: str, ok: bool) -> None:
-        self.progress.advance(self._tasks[job.name])
-        if not ok or self.per_build:
-            self.progress.console.print(line, markup=False, highlight=False)
+    def job_skipped(self, job: JobCounts, reason: str) -> None:
+        super().job_skipped(job, reason)
+        self.job_discovered(job)
 
-    def would_upload(self, job: JobStats, line: str) -> None:
-        self.build_done(job, "", line, False)
+    def job_failed(self, job: JobCounts, message: str) -> None:
+        super().job_failed(job, message)
+        self.job_discovered(job)
+
+    def build_done(self, job: JobCounts, build_id: str, outcome: str, reason: str = "") -> None:
+        self.progress.advance(self._tasks[job.name])
+        if outcome == "failed" or self.per_build:
+            self.message(build_line(job, build_id, outcome, reason))
+
+    def would_upload(self, job: JobCounts, build_id: str, payload: Payload) -> None:
+        self.progress.advance(self._tasks[job.name])
+        self.message(dry_run_line(job, build_id, payload, self.verbose))
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False)
@@ -173,21 +230,19 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     verb = "would upload" if summary.dry_run else "uploaded"
     if console.is_terminal:
         table = Table(title=f"prow-crawler {'dry run ' if summary.dry_run else ''}summary")
-        for col in ("job", "status", "found", "new", verb, "failed", "running", "deferred"):
+        columns = ("job", "status", "found", "new", verb, "failed", "running", "deferred")
+        for col in (*columns, "backlog"):
             table.add_column(col, justify="left" if col in ("job", "status") else "right")
         for j in summary.jobs:
-            table.add_row(
-                j.name,
-                j.status,
-                *map(str, (j.found, j.new, j.uploaded, j.failed, j.running, j.deferred)),
-            )
+            counts = (j.found, j.new, j.uploaded, j.failed, j.running, j.deferred, j.backlog)
+            table.add_row(j.name, j.status, *map(str, counts))
         console.print(table)
     else:
         for j in summary.jobs:
             console.print(
                 f"summary job={j.name} status={j.status} found={j.found} new={j.new} "
                 f"{verb.replace(' ', '_')}={j.uploaded} failed={j.failed} running={j.running} "
-                f"deferred={j.deferred}",
+                f"deferred={j.deferred} backlog={j.backlog}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
@@ -196,7 +251,7 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     console.print(
         f"total jobs={len(summary.jobs)} found={t['found']} new={t['new']} "
         f"{verb.replace(' ', '_')}={t['uploaded']} failed={t['failed']} running={t['running']} "
-        f"deferred={t['deferred']} seconds={summary.seconds:.1f}",
+        f"deferred={t['deferred']} backlog={t['backlog']} seconds={summary.seconds:.1f}",
         markup=False,
         highlight=False,
         soft_wrap=True,

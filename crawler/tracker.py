@@ -212,7 +212,8 @@ class FailureLog:
     def given_up(self) -> set[int]:
         return {int(k) for k, e in self.entries.items() if e.attempts >= MAX_FAILED_ATTEMPTS}
 
-    def record(self, build_id: str, reason: str) -> Failure:
+    def add(self, build_id: str, reason: str) -> Failure:
+        """Count one more permanent failure of the build."""
         now = int(time.time())
         entry = self.entries.get(build_id)
         if entry is None:
@@ -239,37 +240,3 @@ class FailureLog:
             tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
         self._dirty = False
-
-
-@dataclass(frozen=True)
-class JobState:
-    """`<job>.state.json`: the job's floor (every build below it is settled) and its backlog
-    (builds still unsettled when the last run ended)."""
-
-    floor: int = 0
-    backlog: int = 0
-
-
-def state_path(directory: Path, job: str) -> Path:
-    return directory / f"{validate_job_name(job)}.state.json"
-
-
-def read_state(directory: Path, job: str) -> JobState:
-    """Missing or unreadable means floor 0: look at the whole history, which is always safe."""
-    try:
-        data = json.loads(state_path(directory, job).read_text(encoding="utf-8"))
-        floor, backlog = data["floor"], data["backlog"]
-    except (OSError, ValueError, TypeError, KeyError):
-        return JobState()
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (floor, backlog)):
-        return JobState()
-    return JobState(floor=floor, backlog=backlog)
-
-
-def write_state(directory: Path, job: str, state: JobState) -> None:
-    """Atomic (temp file + rename): a kill leaves the old state, which stays valid because
-    runs only ever settle more builds."""
-    path = state_path(directory, job)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(state)) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

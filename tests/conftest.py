@@ -25,7 +25,10 @@ class CliResult:
 
 
 def run_cli(
-    args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
     timeout: float = 180,
 ) -> CliResult:
     """`python -m crawler ARGS` in a clean environment (plus `env`); never inherits a token."""

@@ -130,6 +130,7 @@ class Sandbox:
         self.seeded_objects = 0
         self._gcs: GcsEmulator | None = None
         self._services: _ServiceLoop | None = None
+        self._shape_world()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -137,7 +138,6 @@ class Sandbox:
         if self._services is not None:
             raise RuntimeError("sandbox already started")
         t0 = time.perf_counter()
-        self._shape_world()
         self._gcs = GcsEmulator()
         self.seeded_objects = self._gcs.seed_world(self.world)
         self.timings["seed"] = time.perf_counter() - t0

@@ -29,7 +29,10 @@ PROWJOB = "prowjob.json"
 
 # Prow's build IDs are Twitter-style snowflakes: (ms since this epoch) << 22 | node << 12 | seq.
 _SNOWFLAKE_EPOCH_MS = 1288834974657
-_DEFAULT_NOW = calendar.timegm((2026, 7, 30, 9, 0, 0))
+# The sandbox's present: today at 00:00 UTC. Its running builds must be recent, as real ones
+# are (a build deck shows running for over 48 hours counts as abandoned), and a world must
+# stay the same all day long.
+_DEFAULT_NOW = int(time.time()) // 86400 * 86400
 _STATE_OF = {"SUCCESS": "success", "FAILURE": "failure", "ABORTED": "aborted", "ERROR": "error"}
 _DESCRIPTION_OF = {
     "SUCCESS": "Job succeeded.",
@@ -680,8 +683,10 @@ def generated_world(
     presubmit_share: float = 0.25,
     running_per_job: int = 0,
     seed: int = 1,
+    now: int = _DEFAULT_NOW,
 ) -> World:
-    """A big world with the default world's shapes, for benchmarks."""
+    """A big world with the default world's shapes, for benchmarks: builds about an hour
+    apart, the newest shortly before `now` (pass time.time() for a history up to today)."""
     rng = random.Random(f"sandbox-generated-{seed}")
     n_presubmits = round(jobs * presubmit_share)
     repos = [f"gen-org-{i % 7}/repo-{i}" for i in range(max(1, (jobs + 1) // 2))]
@@ -690,7 +695,8 @@ def generated_world(
         for node in range(jobs):
             kind = "presubmit" if node < n_presubmits else ("periodic", "postsubmit")[node % 2]
             repo = repos[node % len(repos)]
-            out.append(_generated_job(rng, node, kind, repo, builds_per_job, running_per_job))
+            job = _generated_job(rng, node, kind, repo, builds_per_job, running_per_job, now)
+            out.append(job)
     return World(jobs=out, repositories=_repositories(repos), seed=seed)
 
 
@@ -708,14 +714,14 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _generated_job(
-    rng: random.Random, node: int, kind: str, repo: str, n: int, running: int
+    rng: random.Random, node: int, kind: str, repo: str, n: int, running: int, now: int
 ) -> SandboxJob:
     prefix = {"presubmit": "pull-ci", "postsubmit": "branch-ci", "periodic": "periodic-ci"}[kind]
     name = f"{prefix}-{repo.replace('/', '-')}-master-e2e-{node}"
     job = SandboxJob(name=name, kind=kind, bucket=PRIVATE_BUCKET, repo=repo)
     maker = _BuildMaker(rng, node)
     public_newest = n // 3 if node % 4 == 3 else 0
-    at = _DEFAULT_NOW - rng.randint(60, 3600) - n * 3600
+    at = now - rng.randint(60, 3600) - n * 3600
     builds = []
     for index in reversed(range(n)):  # oldest first
         at += rng.randint(1800, 5400)

@@ -162,8 +162,18 @@ def duplicates(sb: Sandbox) -> dict[str, int]:
 
 def run_args(jobs: Path, tracker_dir: Path, *extra: str) -> list[str]:
     return [
-        "run", "--jobs", str(jobs), "--tracker-dir", str(tracker_dir), "--limit", "0",
-        "--batch-size", str(BATCH), "--logilica-concurrency", str(CONCURRENCY), *extra,
+        "run",
+        "--jobs",
+        str(jobs),
+        "--tracker-dir",
+        str(tracker_dir),
+        "--limit",
+        "0",
+        "--batch-size",
+        str(BATCH),
+        "--logilica-concurrency",
+        str(CONCURRENCY),
+        *extra,
     ]
 
 
@@ -202,8 +212,14 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
             unrecorded = received - tracked
             new = unrecorded - unrecorded_before
             assert len(new) <= BOUND, f"kill at {moment}: {len(new)} builds confirmed, untracked"
-            per_kill.append({"moment": moment, "received": len(received),
-                             "tracked": len(tracked), "untracked": new})
+            per_kill.append(
+                {
+                    "moment": moment,
+                    "received": len(received),
+                    "tracked": len(tracked),
+                    "untracked": new,
+                }
+            )
             unrecorded_before = unrecorded
         assert len(per_kill) >= 4, "the backfill finished before four kills"
         final = Cli(args, sb.env(), tmp_path).wait()
@@ -216,12 +232,16 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
         assert sum(n - 1 for n in dups.values()) <= BOUND * len(per_kill)
 
         total = len(set().union(*finished_by_job(sb).values()))
-        print(f"\nSIGKILL test: {total} finished builds, {len(per_kill)} kills, "
-              f"bound {BOUND}/kill (logilica_concurrency {CONCURRENCY} x batch {BATCH})")
+        print(
+            f"\nSIGKILL test: {total} finished builds, {len(per_kill)} kills, "
+            f"bound {BOUND}/kill (logilica_concurrency {CONCURRENCY} x batch {BATCH})"
+        )
         for i, k in enumerate(per_kill, 1):
             dup_here = len(k["untracked"] & set(dups))
-            print(f"  kill {i} at {k['moment']}: received={k['received']} tracked={k['tracked']} "
-                  f"confirmed-but-untracked={len(k['untracked'])} -> duplicates={dup_here}")
+            print(
+                f"  kill {i} at {k['moment']}: received={k['received']} tracked={k['tracked']} "
+                f"confirmed-but-untracked={len(k['untracked'])} -> duplicates={dup_here}"
+            )
         print(f"  lost=0 duplicates total={sum(n - 1 for n in dups.values())}")
 
 
@@ -236,8 +256,7 @@ def test_torn_tracker_line_is_repaired_and_the_missing_builds_uploaded(tmp_path)
         tdir.mkdir()
         torn = done[3][:7]
         (tdir / f"{job.name}.txt").write_text("".join(f"{i}\n" for i in done[:3]) + torn)
-        res = run_cli(run_args(sb.write_jobs_yaml(tmp_path), tdir, "--job", job.name),
-                      env=sb.env())
+        res = run_cli(run_args(sb.write_jobs_yaml(tmp_path), tdir, "--job", job.name), env=sb.env())
         assert res.code == 0, res.output
         assert f"repaired job={job.name}" in res.output and repr(torn) in res.output
         assert check_trackers(tdir)[job.name] == set(done)
@@ -269,8 +288,10 @@ def test_signal_stops_cleanly_and_the_next_run_completes(tmp_path, signum):
         res = Cli(run_args(jobs, tdir), sb.env(), tmp_path).wait()
         assert res.code == 0, res.output
         assert_complete(sb, tdir)
-        print(f"\n{name}: exit {128 + signum}, tracked at stop={len(tracked)}, "
-              f"confirmed-but-untracked={len(untracked)}, duplicates={len(duplicates(sb))}")
+        print(
+            f"\n{name}: exit {128 + signum}, tracked at stop={len(tracked)}, "
+            f"confirmed-but-untracked={len(untracked)}, duplicates={len(duplicates(sb))}"
+        )
 
 
 def test_second_sigterm_exits_at_once_with_valid_trackers(tmp_path):
@@ -328,8 +349,10 @@ def test_overlapping_runs_split_the_jobs_and_upload_nothing_twice(tmp_path):
         counts = sb.recorder.count_by_id()
         assert max(counts.values()) == 1, "a build was uploaded twice"
         assert_complete(sb, tdir)
-        print(f"\noverlap: run A skipped {len(skips[0])} jobs, run B skipped {len(skips[1])}, "
-              f"duplicates=0, exit codes {[r.code for r in results]}")
+        print(
+            f"\noverlap: run A skipped {len(skips[0])} jobs, run B skipped {len(skips[1])}, "
+            f"duplicates=0, exit codes {[r.code for r in results]}"
+        )
 
 
 def test_run_with_wait_lock_waits_then_finds_nothing_new(tmp_path):
@@ -337,8 +360,11 @@ def test_run_with_wait_lock_waits_then_finds_nothing_new(tmp_path):
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
         first = Cli(run_args(jobs, tdir), sb.env(), tmp_path)
         n = len(sb.world.jobs)
-        assert wait_until(lambda: first.stderr().count("discovered job=") == n,
-                          "the first run to lock every job", first)
+        assert wait_until(
+            lambda: first.stderr().count("discovered job=") == n,
+            "the first run to lock every job",
+            first,
+        )
         second = Cli(run_args(jobs, tdir, "--wait-lock", "2m", "--json"), sb.env(), tmp_path)
         res = second.wait()
         assert not first.running(), "the waiting run finished before the lock holder"
@@ -373,8 +399,10 @@ def test_deadline_stops_cleanly_and_a_later_run_completes(tmp_path):
         res = Cli(run_args(jobs, tdir), sb.env(), tmp_path).wait()
         assert res.code == 0, res.output
         assert_complete(sb, tdir)
-        print(f"\ndeadline: exit {summary['exit_code']}, uploaded {len(tracked)}/{total} "
-              f"before the deadline, duplicates={len(duplicates(sb))}")
+        print(
+            f"\ndeadline: exit {summary['exit_code']}, uploaded {len(tracked)}/{total} "
+            f"before the deadline, duplicates={len(duplicates(sb))}"
+        )
 
 
 # -- 6. permanent failures --------------------------------------------------------------------
@@ -448,9 +476,11 @@ def test_permanent_failures_are_given_up_after_three_runs(tmp_path, mode):
         assert s["exit_code"] == 1 and s["_job"]["failed"] == len(bad_ids)
         assert downloads(sb) > gcs
         assert {f["attempts"] for f in _failures(tdir, bad.name).values()} == {4}
-        print(f"\n{mode}: given up after 3 runs; "
-              f"4th run given_up={fourth_run['totals']['given_up']}, "
-              f"deck+GCS requests {reads} (3rd run) -> {fourth} (4th), GCS downloads +0")
+        print(
+            f"\n{mode}: given up after 3 runs; "
+            f"4th run given_up={fourth_run['totals']['given_up']}, "
+            f"deck+GCS requests {reads} (3rd run) -> {fourth} (4th), GCS downloads +0"
+        )
 
 
 # -- 7. the token never shows ----------------------------------------------------------------
@@ -466,7 +496,9 @@ def _assert_no_secret(text: str, where: str) -> None:
     for secret in (TOKEN, WRONG_TOKEN):
         # Any 12 characters of it: a message cut short must not show a piece of it either.
         for i in range(len(secret) - 11):
-            assert secret[i : i + 12] not in text, f"part of a token in {where}: {secret[i:i+12]}"
+            assert secret[i : i + 12] not in text, (
+                f"part of a token in {where}: {secret[i : i + 12]}"
+            )
 
 
 def test_token_never_appears_in_output_or_files(tmp_path):
@@ -488,12 +520,18 @@ def test_token_never_appears_in_output_or_files(tmp_path):
         slow = {
             "connection refused": Cli(
                 run_args(jobs, tmp_path / "t-refused", "--verbose"),
-                {**env, "LOGILICA_API_URL": refused_url}, tmp_path,
+                {**env, "LOGILICA_API_URL": refused_url},
+                tmp_path,
             ),
             "logilica 503 until giving up": Cli(
-                run_args(sb500.write_jobs_yaml(tmp_path / "jobs500.yaml"), tmp_path / "t-500",
-                         "--verbose", "--json"),
-                sb500.env(), tmp_path,
+                run_args(
+                    sb500.write_jobs_yaml(tmp_path / "jobs500.yaml"),
+                    tmp_path / "t-500",
+                    "--verbose",
+                    "--json",
+                ),
+                sb500.env(),
+                tmp_path,
             ),
         }
 
@@ -506,14 +544,28 @@ def test_token_never_appears_in_output_or_files(tmp_path):
         run("run --json", [*run_args(jobs, tdir, "--json"), "--limit", "3"])
         run("run", run_args(jobs, tdir))
         job = sb.world.jobs[0]
-        crawl = ["crawl", "--job-url", sb.job_urls()[job.name], "--repo", job.repo,
-                 "--tracker-dir", str(tmp_path / "t-crawl"), "--limit", "0", "--verbose"]
+        crawl = [
+            "crawl",
+            "--job-url",
+            sb.job_urls()[job.name],
+            "--repo",
+            job.repo,
+            "--tracker-dir",
+            str(tmp_path / "t-crawl"),
+            "--limit",
+            "0",
+            "--verbose",
+        ]
         run("crawl", crawl)
         run("status", ["status", "--jobs", str(jobs), "--tracker-dir", str(tdir)])
         run("validate", ["validate", "--jobs", str(jobs)])
         wrong = {**env, "LOGILICA_TOKEN": WRONG_TOKEN}
-        res = run("wrong token", run_args(jobs, tmp_path / "t-401", "--verbose", "--json"),
-                  codes=(1,), env=wrong)
+        res = run(
+            "wrong token",
+            run_args(jobs, tmp_path / "t-401", "--verbose", "--json"),
+            codes=(1,),
+            env=wrong,
+        )
         assert "HTTP 401" in res.output
 
         # A Logilica that echoes the request's headers (token included) in its error bodies.
@@ -522,8 +574,12 @@ def test_token_never_appears_in_output_or_files(tmp_path):
         res = run("echoed headers", run_args(jobs, tmp_path / "t-echo", "--verbose"), codes=(1,))
         assert "HTTP 422" in res.output and "request_headers" in res.output
         sb.faults.reject_repos = frozenset()
-        run("wrong token, echoed", run_args(jobs, tmp_path / "t-401e", "--json"), codes=(1,),
-            env=wrong)
+        run(
+            "wrong token, echoed",
+            run_args(jobs, tmp_path / "t-401e", "--json"),
+            codes=(1,),
+            env=wrong,
+        )
 
         # Ctrl-C in the middle of a run.
         sb.faults.latency = 0.05

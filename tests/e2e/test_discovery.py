@@ -51,7 +51,8 @@ def test_deck_and_gcs_discovery_find_the_same_builds(sandbox, tmp_path):
 
 def test_gcs_discovery_uploads_everything_once_including_presubmits(sandbox, tmp_path):
     summary = run(sandbox, tmp_path, "--discovery", "gcs", "--limit", "0")
-    assert summary["requests"]["deck"] == 0
+    # Listing, not walking: deck's newest page only, the truth the listing is checked against.
+    assert summary["requests"]["deck"] == len(sandbox.world.jobs)
     counts = sandbox.recorder.count_by_id()
     assert counts == {b.id: 1 for b in sandbox.world.finished_builds()}
     want = {
@@ -83,12 +84,15 @@ def test_gcs_discovery_with_limit_fills_every_gap(sandbox, tmp_path):
 
 def test_auto_discovery_lists_while_catching_up_then_uses_deck(sandbox, tmp_path):
     first = run(sandbox, tmp_path, "--limit", "0")
-    assert first["requests"]["deck"] == 0  # empty trackers: a backfill, listed from GCS
+    # Empty trackers: a backfill, listed from GCS after one look at each newest page.
+    assert first["requests"]["deck"] == len(sandbox.world.jobs)
+    assert {j["discovery"] for j in first["jobs"]} == {"gcs"}
     assert sum(sandbox.recorder.count_by_id().values()) == len(sandbox.world.finished_builds())
     second = run(sandbox, tmp_path)
     assert second["totals"]["uploaded"] == 0
-    # Up to date: one deck page per job (two where a recent build is still running)...
-    assert 0 < second["requests"]["deck"] <= 2 * len(sandbox.world.jobs)
+    # Up to date: one deck page per job...
+    assert second["requests"]["deck"] == len(sandbox.world.jobs)
+    assert {j["discovery"] for j in second["jobs"]} == {"deck"}
     # ...and nothing downloaded.
     assert second["requests"]["gcs"] == 0
 

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from crawler import pipeline as pipeline_mod
-from crawler.config import load_config
+from crawler.config import Overrides, apply_overrides, load_config
 from crawler.logilica import Secret
 from crawler.pipeline import Pipeline, RunOptions
 from crawler.report import PlainReporter
@@ -22,9 +22,9 @@ async def test_bounded_job_slots_still_finish_every_job(monkeypatch, tmp_path, s
     monkeypatch.setattr(pipeline_mod, "MAX_ACTIVE_JOBS", slots)
     with Sandbox(generated_world(7, 12, seed=5)) as sb:
         config = load_config(sb.write_jobs_yaml(tmp_path / "jobs.yaml"))
+        config = apply_overrides(config, Overrides(limit=0))
         options = RunOptions(
             tracker_dir=tmp_path / "tracker",
-            limit=0,
             gcs_api_root=sb.gcs_url,
             token=Secret(sb.token),
             domain=sb.domain,

@@ -542,4 +542,4 @@ def test_unlisted_job_lists_empty_but_is_there() -> None:
 
 def test_faults_naming_an_unknown_job_are_refused() -> None:
     with pytest.raises(ValueError, match="no-such-job"):
-        Sandbox(faults=Faults.parse("moved=no-such-job")).start()
+        Sandbox(faults=Faults.parse("moved=no-such-job"))

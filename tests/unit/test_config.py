@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,14 @@ from crawler.config import (
     Config,
     Limits,
     LogilicaSettings,
+    Overrides,
     TriggeredBy,
+    apply_overrides,
+    check_horizons,
     load_config,
     parse_config,
     parse_duration,
+    select_jobs,
     single_job_config,
 )
 from crawler.errors import ConfigError
@@ -142,7 +148,7 @@ def test_minimal_config_uses_documented_defaults() -> None:
         domain=None, api_url=DEFAULT_API_URL, origin=DEFAULT_ORIGIN
     )
     [job] = config.jobs
-    assert (job.repo, job.limit) == (None, None)
+    assert (job.repo, job.limit, job.discovery, job.since) == (None, 50, "auto", None)
 
 
 def test_empty_email_is_allowed_and_other_triggered_by_keys_keep_defaults() -> None:
@@ -289,7 +295,8 @@ def test_job_item_of_the_wrong_type(item: str) -> None:
     ("url", "phrase"),
     [
         ("https://prow.ci.openshift.org/view/gs/b/logs/j/123", "not a job-history URL"),
-        (f"{PERIODIC}?buildId=5", "no query"),
+        (f"{PERIODIC}?buildId=nope", "is not a build ID"),
+        (f"{PERIODIC}?page=2", "takes only ?buildId="),
         ("ftp://h/job-history/gs/b/logs/j", "not an http(s) URL"),
         ("https://h/job-history/gs/b/logs/a..b", "tracker file name"),
     ],
@@ -495,25 +502,25 @@ def test_load_config_directory(tmp_path: Path) -> None:
 
 
 def test_single_job_config() -> None:
-    config = single_job_config(PRESUBMIT, "org/repo", 5)
+    config = single_job_config(PRESUBMIT, "org/repo")
     [job] = config.jobs
     assert job.name == "pull-ci-a-b-main-e2e"
     assert job.url.presubmit
-    assert (job.repo, job.limit) == ("org/repo", 5)
+    assert (job.repo, job.limit) == ("org/repo", 50)
     assert config.limits == Limits()
-    assert single_job_config(PERIODIC, None, None).jobs[0].repo is None
+    assert single_job_config(PERIODIC, None).jobs[0].repo is None
 
 
 def test_single_job_config_bad_url() -> None:
     with pytest.raises(ConfigError) as info:
-        single_job_config("https://h/view/gs/b/logs/j/1", None, None)
+        single_job_config("https://h/view/gs/b/logs/j/1", None)
     assert str(info.value).startswith("--job-url")
     assert "not a job-history URL" in str(info.value)
 
 
 def test_single_job_config_bad_repo() -> None:
     with pytest.raises(ConfigError, match="--repo 'nope' is not ORG/NAME"):
-        single_job_config(PERIODIC, "nope", None)
+        single_job_config(PERIODIC, "nope")
 
 
 # -- parse_duration ---------------------------------------------------------------------------
@@ -601,3 +608,83 @@ def test_parse_config_only_raises_config_error_on_structured_input(document: Any
 @given(text=st.text(max_size=80))
 def test_parse_config_only_raises_config_error_on_any_text(text: str) -> None:
     _check_outcome(text)
+
+
+# -- since, and the command line against the file ----------------------------------------------
+
+
+def test_since_per_job_and_in_defaults_in_every_form() -> None:
+    text = (
+        f"defaults:\n  since: 90d\njobs:\n  - {PERIODIC}\n"
+        f"  - url: {PRESUBMIT}\n    since: 2026-05-01\n"
+        f"  - url: {OLD_FORM}\n    since: 2026-05-01T12:00:00Z\n"
+    )
+    periodic, presubmit, old = parse_config(text, PATH).jobs
+    assert periodic.since is not None and periodic.since.back == 90 * 86400
+    assert presubmit.since is not None and presubmit.since.text == "2026-05-01"
+    assert old.since is not None and old.since.at == 1777636800.0
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        (f"jobs:\n  - url: {PERIODIC}\n    since: 90x\n", "jobs[0].since '90x' is not a date"),
+        (f"jobs:\n  - url: {PERIODIC}\n    since: [1]\n", "jobs[0].since must be a date"),
+        (f"defaults:\n  since: 12\njobs:\n  - {PERIODIC}\n", "defaults.since must be a date"),
+        (
+            f'jobs:\n  - url: {PERIODIC}\n    since: "2026-05-01T12:00:00"\n',
+            "no time zone",
+        ),
+    ],
+)
+def test_bad_since(text: str, phrase: str) -> None:
+    assert_error(text, line_of(text, "since:"), phrase)
+
+
+def test_the_command_line_beats_the_job_which_beats_the_defaults() -> None:
+    text = (
+        f"defaults:\n  limit: 7\n  discovery: gcs\n  since: 2w\njobs:\n  - {PERIODIC}\n"
+        f"  - url: {PRESUBMIT}\n    limit: 3\n    discovery: deck\n    since: 1d\n"
+    )
+    config = parse_config(text, PATH)
+    a, b = config.jobs
+    assert (a.limit, a.discovery, a.since.text) == (7, "gcs", "2w")
+    assert (b.limit, b.discovery, b.since.text) == (3, "deck", "1d")
+    same = apply_overrides(config, Overrides())
+    assert same == config
+    forced = apply_overrides(config, Overrides(limit=0, discovery="auto", since="36h"))
+    for job in forced.jobs:
+        assert (job.limit, job.discovery, job.since.text) == (0, "auto", "36h")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "phrase"),
+    [
+        (Overrides(discovery="ftp"), "--discovery 'ftp' is not one of auto, deck, gcs"),
+        (Overrides(since="soon"), "--since 'soon' is not a date"),
+        (Overrides(limit=-1), "--limit -1"),
+    ],
+)
+def test_bad_overrides(overrides: Overrides, phrase: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(phrase)):
+        apply_overrides(parse_config(MINIMAL_JOBS, PATH), overrides)
+
+
+def test_a_horizon_in_the_future_is_refused() -> None:
+    config = parse_config(f"jobs:\n  - url: {PERIODIC}\n    since: 2999-01-01\n", PATH)
+    with pytest.raises(ConfigError, match="in the future"):
+        check_horizons(config, time.time())
+    check_horizons(parse_config(MINIMAL_JOBS, PATH), time.time())
+
+
+def test_select_jobs_by_name_and_shard() -> None:
+    config = parse_config(FULL, PATH)
+    names = [j.name for j in config.jobs]
+    picked = select_jobs(config, [names[1]], None)
+    assert [j.name for j in picked.jobs] == [names[1]]
+    with pytest.raises(ConfigError, match="--job nope: not in the file"):
+        select_jobs(config, ["nope"], None)
+    shards = [select_jobs(config, None, f"{i}/2").jobs for i in range(2)]
+    assert sorted(j.name for s in shards for j in s) == sorted(names)
+    with pytest.raises(ConfigError, match="--shard"):
+        select_jobs(config, None, "2/2")

@@ -1,6 +1,6 @@
 """Hostile page content, from deck's HTML to the Logilica build object.
 
-test_prow.py and test_record.py already check each step alone on random JSON (the parser only
+test_prow.py and test_payload.py already check each step alone on random JSON (the parser only
 raises PageError, the mapping only BuildError). These tests go through both steps with content
 a broken or malicious deck could serve: markup and unicode in Refs, absurd times and numbers,
 IDs that are not canonical decimals. Whatever the page says, the upload is either the right
@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from crawler.config import JobSpec, TriggeredBy
 from crawler.errors import BuildError
+from crawler.payload import Artifacts, to_payload
 from crawler.prow import (
     BuildRef,
     parse_history_page,
     parse_job_url,
     started_epoch,
 )
-from crawler.record import Artifacts, to_record
 from crawler.sandbox.world import go_json
 
 DECK = "https://prow.ci.openshift.org"
@@ -78,8 +78,8 @@ def artifacts(result: str = "SUCCESS") -> Artifacts:
     )
 
 
-def record_of(build: BuildRef, spec: JobSpec | None = None, art: Artifacts | None = None):
-    return to_record(
+def payload_of(build: BuildRef, spec: JobSpec | None = None, art: Artifacts | None = None):
+    return to_payload(
         spec or job(),
         build,
         art or artifacts(),
@@ -117,10 +117,10 @@ def test_huge_ids_keep_every_digit() -> None:
     huge = "9" * 40
     parsed = parse_history_page(page([entry(huge), entry("16")]), PAGE_URL)
     assert [b.id for b in parsed.builds] == [huge, "16"]
-    record = record_of(parsed.builds[0], job("openshift/console"))
-    assert record.build["originalID"] == huge
-    assert record.build["url"].endswith(f"/{huge}")
-    assert record.build["stages"][0]["id"] == huge
+    payload = payload_of(parsed.builds[0], job("openshift/console"))
+    assert payload.body["originalID"] == huge
+    assert payload.body["url"].endswith(f"/{huge}")
+    assert payload.body["stages"][0]["id"] == huge
 
 
 # -- the page's presentational fields never leak into the upload -------------------------------
@@ -211,7 +211,7 @@ def test_hostile_page_fields_give_the_build_gcs_describes(
     assert build.pull is not None and build.pull.author == author and build.pull.number == pr
     assert started_epoch(build) is None or isinstance(started_epoch(build), int)
     for art in (artifacts("SUCCESS"), artifacts("aborted")):
-        b = record_of(build, job("openshift/console"), art).build
+        b = payload_of(build, job("openshift/console"), art).body
         # What the upload says about time, outcome and identity comes from GCS, not the page.
         assert (b["startedAt"], b["completedAt"]) == (T0, T1)
         assert b["conclusion"] == (
@@ -242,14 +242,14 @@ def test_hostile_refs_without_a_configured_repo_map_or_fail_clearly(
         finished={"timestamp": T1, "result": "SUCCESS"},
     )
     try:
-        record = record_of(build, job(None), art)
+        payload = payload_of(build, job(None), art)
     except BuildError as exc:
         assert "repo" in str(exc)
         return
-    assert record.repo == f"{org}/{repo}"
-    assert "<" not in record.repo and "/" in record.repo
-    assert record.build["repoUrl"] == f"https://github.com/{org}/{repo}"
-    for url in record.build["pullRequestUrls"]:
+    assert payload.repo == f"{org}/{repo}"
+    assert "<" not in payload.repo and "/" in payload.repo
+    assert payload.body["repoUrl"] == f"https://github.com/{org}/{repo}"
+    for url in payload.body["pullRequestUrls"]:
         assert url.startswith("https://")
 
 

@@ -149,6 +149,33 @@ def test_parse_job_url_accepts_every_deck_form(
     )
 
 
+@pytest.mark.parametrize(
+    ("address", "ignored"),
+    [
+        ("http://www.example.com/job-history/foo-bucket/logs/bar-e2e", ""),
+        ("http://www.example.com/job-history/foo-bucket/logs/bar-e2e?buildId=", "?buildId="),
+        (
+            "http://www.example.com/job-history/foo-bucket/logs/bar-e2e?buildId=123456789123456789",
+            "?buildId=123456789123456789",
+        ),
+        ("http://www.example.com/job-history/gs/foo-bucket/logs/bar-e2e", ""),
+        ("http://www.example.com/job-history/gs/foo-bucket/logs/bar-e2e?buildId=", "?buildId="),
+        (
+            "http://www.example.com/job-history/gs/foo-bucket/logs/bar-e2e"
+            "?buildId=123456789123456789",
+            "?buildId=123456789123456789",
+        ),
+    ],
+)
+def test_deck_url_cases_with_a_build_id_are_the_same_job(address: str, ignored: str) -> None:
+    """deck's own parser cases: a page further back is the same job (the query dropped)."""
+    job = parse_job_url(address)
+    assert (job.bucket, job.prefix, job.job) == ("foo-bucket", "logs", "bar-e2e")
+    assert job.url == "http://www.example.com/job-history/gs/foo-bucket/logs/bar-e2e"
+    assert job.ignored == ignored
+    assert job == parse_job_url(job.url)
+
+
 def test_parse_job_url_keeps_port_and_strips_whitespace() -> None:
     job = parse_job_url("  http://127.0.0.1:8080/job-history/gs/b/logs/j-1.x_y \n")
     assert job.base == "http://127.0.0.1:8080"
@@ -163,8 +190,20 @@ def test_canonical_url_round_trips() -> None:
 @pytest.mark.parametrize(
     ("url", "phrase"),
     [
-        ("https://h/job-history/gs/b/logs/j?buildId=1", "no query"),
-        ("https://h/job-history/gs/b/logs/j#top", "no query or fragment"),
+        ("https://h/job-history/gs/b/logs/j#top", "no #fragment"),
+        # deck's own refusals (cmd/deck/job_history_test.go)
+        ("http://www.example.com/job-history", "not a job-history URL"),
+        ("http://www.example.com/job-history/", "not a job-history URL"),
+        ("http://www.example.com/job-history/foo-bucket", "not a job-history URL"),
+        ("http://www.example.com/job-history/foo-bucket/", "not a job-history URL"),
+        ("http://e.com/job-history/foo-bucket/logs/bar-e2e?buildId=-738", "not a build ID"),
+        ("http://e.com/job-history/foo-bucket/logs/bar-e2e?buildId=nope", "not a build ID"),
+        ("http://e.com/job-history/gs/b/logs/j?buildId=0", "not a build ID"),
+        ("http://e.com/job-history/gs/b/logs/j?buildId=%D9%A1", "not a build ID"),
+        (f"http://e.com/job-history/gs/b/logs/j?buildId={2**64}", "not a build ID"),
+        ("http://e.com/job-history/gs/b/logs/j?page=2", "takes only ?buildId="),
+        ("http://e.com/job-history/s3/foo-bucket/logs/bar-e2e", "reads GCS buckets only"),
+        ("http://e.com/job-history/s3/b/logs/j?buildId=123456789123456789", "S3"),
         ("https://h/view/gs/b/logs/j/123", "not a job-history URL"),
         ("https://h/job-history/gs/b/logs", "not a job-history URL"),
         ("https://h/job-history/gs/b/logs/j/123", "not a job-history URL"),

@@ -305,8 +305,8 @@ def test_failure_log_round_trip(tmp_path: Path) -> None:
     assert log.entries == {}
     assert log.given_up() == set()
     for _ in range(MAX_FAILED_ATTEMPTS):
-        entry = log.record("1950119109857382400", "bad metadata")
-    log.record("16", "unknown repo")
+        entry = log.add("1950119109857382400", "bad metadata")
+    log.add("16", "unknown repo")
     assert entry.attempts == MAX_FAILED_ATTEMPTS
     assert log.given_up() == {1950119109857382400}
     log.save()
@@ -321,7 +321,7 @@ def test_failure_log_round_trip(tmp_path: Path) -> None:
 
 def test_failure_log_clear_and_remove_file(tmp_path: Path) -> None:
     log = FailureLog(tmp_path, JOB)
-    log.record("5", "x")
+    log.add("5", "x")
     log.save()
     path = tmp_path / f"{JOB}.failures.json"
     assert path.exists()

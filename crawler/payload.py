@@ -1,4 +1,4 @@
-"""Build artifacts -> Logilica build object (FORMATS.md §3). Pure: no I/O, fully testable."""
+"""Build artifacts -> Logilica build object (docs/formats.md#logilica-import-api). Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -35,11 +35,12 @@ class Artifacts:
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
-    """A Logilica build object with the repository it belongs to."""
+class Payload:
+    """What is sent to Logilica for one build: the build object, and the repository whose
+    endpoint it is posted to."""
 
     repo: str
-    build: dict[str, Any]
+    body: dict[str, Any]
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -68,6 +69,36 @@ def _extra_ref_repo(prowjob: dict[str, Any] | None) -> str | None:
     return None
 
 
+def started_pull(started: dict[str, Any]) -> tuple[str | None, PullRef] | None:
+    """A presubmit's pull from started.json, for builds whose page and prowjob.json give
+    none: `pull` is the number, `repos` maps "org/repo" to "base_ref:base_sha,PR:sha,...".
+    Returns the repository whose refs carry that pull (None if none does) and the pull."""
+    raw = started.get("pull")
+    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(text, str) or not text.isascii() or not text.strip().isdigit():
+        return None
+    number = int(text)
+    if number <= 0:
+        return None
+    for repo, refs in _dict(started.get("repos")).items():
+        if not isinstance(repo, str) or not isinstance(refs, str):
+            continue
+        for part in refs.split(",")[1:]:
+            pr, _, sha = part.partition(":")
+            if pr.strip() == str(number):
+                return repo, PullRef(number=number, author="", sha=sha.strip(), link="")
+    return None, PullRef(number=number, author="", sha="", link="")
+
+
+def _started_repo(started: dict[str, Any]) -> str | None:
+    """The repository started.json names: the pull's, else its only entry in `repos`."""
+    found = started_pull(started)
+    if found is not None and found[0]:
+        return found[0]
+    repos = [r for r in _dict(started.get("repos")) if isinstance(r, str)]
+    return repos[0] if len(repos) == 1 else None
+
+
 def repo_without_prowjob(job: JobSpec, build: BuildRef, finished: dict[str, Any]) -> str | None:
     """Repository from the sources that cost no extra download: job, finished.json, page."""
     if job.repo:
@@ -93,11 +124,13 @@ def resolve_repo(job: JobSpec, build: BuildRef, art: Artifacts) -> str:
         repo_without_prowjob(job, build, art.finished)
         or _refs_repo(art.prowjob)
         or _extra_ref_repo(art.prowjob)
+        or _started_repo(art.started)
     )
     if repo is None:
         raise BuildError(
             "no repository: set 'repo' for the job in jobs.yaml (none in finished.json "
-            "metadata.repo, the page's Refs or prowjob.json spec.extra_refs)"
+            "metadata.repo, the page's Refs, prowjob.json spec.refs or spec.extra_refs, or "
+            "started.json repos)"
         )
     if not REPO_NAME.fullmatch(repo):
         raise BuildError(f"repository {repo[:100]!r} is not ORG/NAME")
@@ -105,9 +138,13 @@ def resolve_repo(job: JobSpec, build: BuildRef, art: Artifacts) -> str:
 
 
 def _pull(build: BuildRef, art: Artifacts) -> PullRef | None:
+    """The page's Refs, else prowjob.json spec.refs, else started.json's pull and repos."""
     if build.pull is not None:
         return build.pull
-    return pull_from_refs(_dict(_dict(_dict(art.prowjob).get("spec")).get("refs")))
+    pull = pull_from_refs(_dict(_dict(_dict(art.prowjob).get("spec")).get("refs")))
+    if pull is None and (found := started_pull(art.started)) is not None:
+        pull = found[1]
+    return pull
 
 
 def _timestamp(value: Any, what: str) -> int:
@@ -156,7 +193,7 @@ def commit(started: dict[str, Any], finished: dict[str, Any], pull: PullRef | No
     raise BuildError("no commit: started.json repo-commit, the PR head and revision are all empty")
 
 
-def to_record(
+def to_payload(
     job: JobSpec,
     build: BuildRef,
     art: Artifacts,
@@ -164,7 +201,7 @@ def to_record(
     deck_base: str,
     triggered_by: TriggeredBy,
     origin: str,
-) -> Record:
+) -> Payload:
     """The Logilica build object for a finished build; BuildError if the metadata is unusable."""
     repo = resolve_repo(job, build, art)
     started_at = _timestamp(art.started.get("timestamp"), "started.json")
@@ -204,9 +241,9 @@ def to_record(
         "status": "Completed",
         "conclusion": result,
     }
-    return Record(
+    return Payload(
         repo=repo,
-        build={
+        body={
             "origin": origin,
             "originalID": build.id,
             "name": name,

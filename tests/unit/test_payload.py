@@ -1,8 +1,9 @@
-"""crawler.record: build artifacts -> Logilica build object (FORMATS.md §3)."""
+"""crawler.payload: build artifacts -> Logilica build object (docs/formats.md)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,16 +12,17 @@ from hypothesis import strategies as st
 
 from crawler.config import JobSpec, TriggeredBy
 from crawler.errors import BuildError
-from crawler.prow import BuildRef, PullRef, parse_job_url
-from crawler.record import (
+from crawler.payload import (
     Artifacts,
-    Record,
+    Payload,
     commit,
     conclusion,
     needs_prowjob,
     resolve_repo,
-    to_record,
+    started_pull,
+    to_payload,
 )
+from crawler.prow import BuildRef, PullRef, parse_job_url
 
 DECK = "https://prow.ci.openshift.org"
 BUCKET = "test-platform-results"
@@ -85,23 +87,23 @@ def finished(**extra: Any) -> dict[str, Any]:
     return {"timestamp": T1, "passed": True, "result": "SUCCESS", **extra}
 
 
-def record_for(
+def payload_for(
     job: JobSpec, build: BuildRef, art: Artifacts, triggered_by: TriggeredBy = TRIGGER
-) -> Record:
-    return to_record(job, build, art, deck_base=DECK, triggered_by=triggered_by, origin=ORIGIN)
+) -> Payload:
+    return to_payload(job, build, art, deck_base=DECK, triggered_by=triggered_by, origin=ORIGIN)
 
 
 # -- periodic builds --------------------------------------------------------------------------
 
 
-def test_periodic_record_with_repo_from_finished_metadata() -> None:
+def test_periodic_payload_with_repo_from_finished_metadata() -> None:
     art = Artifacts(
         started=started(),
         finished=finished(metadata={"repo": "codeready-toolchain/toolchain-e2e", "revision": 3}),
     )
     build = periodic_build()
     assert not needs_prowjob(periodic_job(), build, art.finished)
-    record = record_for(periodic_job(), build, art)
+    payload = payload_for(periodic_job(), build, art)
     url = f"{DECK}/view/gs/{BUCKET}/logs/{PERIODIC_JOB}/{BUILD_ID}"
     step = {
         "name": PERIODIC_JOB,
@@ -110,9 +112,9 @@ def test_periodic_record_with_repo_from_finished_metadata() -> None:
         "status": "Completed",
         "conclusion": "Success",
     }
-    assert record == Record(
+    assert payload == Payload(
         repo="codeready-toolchain/toolchain-e2e",
-        build={
+        body={
             "origin": ORIGIN,
             "originalID": BUILD_ID,
             "name": PERIODIC_JOB,
@@ -151,11 +153,11 @@ def test_periodic_repo_from_prowjob_extra_refs_when_metadata_is_absent() -> None
             ],
         }
     }
-    record = record_for(periodic_job(), build, Artifacts(started(), fin, prowjob))
-    assert record.repo == "openshift/release"
-    assert record.build["repoUrl"] == "https://github.com/openshift/release"
-    assert record.build["pullRequestUrls"] == []
-    assert record.build["triggeredBy"]["name"] == "OpenShift CI"
+    payload = payload_for(periodic_job(), build, Artifacts(started(), fin, prowjob))
+    assert payload.repo == "openshift/release"
+    assert payload.body["repoUrl"] == "https://github.com/openshift/release"
+    assert payload.body["pullRequestUrls"] == []
+    assert payload.body["triggeredBy"]["name"] == "OpenShift CI"
 
 
 def test_page_refs_give_the_repo_without_prowjob() -> None:
@@ -183,7 +185,7 @@ def test_job_repo_overrides_every_other_source() -> None:
     )
     assert not needs_prowjob(job, build, art.finished)
     assert (
-        to_record(job, build, art, deck_base=DECK, triggered_by=TRIGGER, origin=ORIGIN).repo
+        to_payload(job, build, art, deck_base=DECK, triggered_by=TRIGGER, origin=ORIGIN).repo
         == "configured/repo"
     )
 
@@ -204,7 +206,7 @@ def test_job_repo_overrides_every_other_source() -> None:
 def test_missing_repo_is_a_build_error_mentioning_repo(prowjob: Any) -> None:
     art = Artifacts(started(), finished(metadata={"repo": ""}), prowjob)
     with pytest.raises(BuildError, match="repo") as info:
-        record_for(periodic_job(), periodic_build(), art)
+        payload_for(periodic_job(), periodic_build(), art)
     assert "jobs.yaml" in str(info.value)
     assert info.value.permanent
 
@@ -213,13 +215,13 @@ def test_missing_repo_is_a_build_error_mentioning_repo(prowjob: Any) -> None:
 def test_malformed_repo_is_a_build_error(repo: str) -> None:
     art = Artifacts(started(), finished(metadata={"repo": repo}))
     with pytest.raises(BuildError, match="not ORG/NAME"):
-        record_for(periodic_job(), periodic_build(), art)
+        payload_for(periodic_job(), periodic_build(), art)
 
 
 # -- presubmit builds -------------------------------------------------------------------------
 
 
-def test_presubmit_record_uses_pr_author_link_and_head_sha() -> None:
+def test_presubmit_payload_uses_pr_author_link_and_head_sha() -> None:
     art = Artifacts(
         started(**{"repo-commit": "master", "pull": "1234"}),
         finished(result="failure", revision="master"),
@@ -227,9 +229,9 @@ def test_presubmit_record_uses_pr_author_link_and_head_sha() -> None:
     job = presubmit_job()
     build = presubmit_build()
     assert not needs_prowjob(job, build, art.finished)
-    record = record_for(job, build, art)
-    b = record.build
-    assert record.repo == "codeready-toolchain/toolchain-e2e"
+    payload = payload_for(job, build, art)
+    b = payload.body
+    assert payload.repo == "codeready-toolchain/toolchain-e2e"
     assert b["triggeredBy"] == {
         "name": "octocat",
         "email": "",
@@ -260,7 +262,7 @@ def test_presubmit_pull_from_prowjob_when_the_page_had_none() -> None:
             },
         }
     }
-    b = record_for(job, build, Artifacts(started(**{"repo-commit": ""}), fin, prowjob)).build
+    b = payload_for(job, build, Artifacts(started(**{"repo-commit": ""}), fin, prowjob)).body
     assert b["triggeredBy"]["accountId"] == "dev"
     # No link in the refs: the GitHub PR URL is built from the repo and number.
     assert b["pullRequestUrls"] == ["https://github.com/codeready-toolchain/toolchain-e2e/pull/77"]
@@ -270,13 +272,13 @@ def test_presubmit_pull_from_prowjob_when_the_page_had_none() -> None:
 @pytest.mark.parametrize("link", ["", "http://github.com/x/y/pull/1", "javascript:alert(1)"])
 def test_non_https_pr_link_is_replaced_by_the_github_url(link: str) -> None:
     pull = PullRef(number=9, author="dev", sha=HEAD_SHA, link=link)
-    b = record_for(presubmit_job(), presubmit_build(pull), Artifacts(started(), finished())).build
+    b = payload_for(presubmit_job(), presubmit_build(pull), Artifacts(started(), finished())).body
     assert b["pullRequestUrls"] == ["https://github.com/codeready-toolchain/toolchain-e2e/pull/9"]
 
 
 def test_pr_without_author_is_triggered_by_the_configured_account() -> None:
     pull = PullRef(number=9, author="", sha=HEAD_SHA, link="")
-    b = record_for(presubmit_job(), presubmit_build(pull), Artifacts(started(), finished())).build
+    b = payload_for(presubmit_job(), presubmit_build(pull), Artifacts(started(), finished())).body
     assert b["triggeredBy"]["accountId"] == "openshift-ci"
     assert b["pullRequestUrls"] == ["https://github.com/codeready-toolchain/toolchain-e2e/pull/9"]
 
@@ -287,7 +289,7 @@ def test_pr_without_author_is_triggered_by_the_configured_account() -> None:
 )
 def test_presubmit_without_any_pull_has_no_pr_urls(prowjob: Any) -> None:
     job = presubmit_job(repo="a/b")
-    b = record_for(job, presubmit_build(pull=None), Artifacts(started(), finished(), prowjob)).build
+    b = payload_for(job, presubmit_build(pull=None), Artifacts(started(), finished(), prowjob)).body
     assert b["pullRequestUrls"] == []
     assert b["triggeredBy"]["name"] == TRIGGER.name
 
@@ -347,10 +349,10 @@ def test_unknown_conclusion_is_a_build_error(fin: dict[str, Any], phrase: str) -
         conclusion(fin)
 
 
-def test_unknown_result_fails_the_record() -> None:
+def test_unknown_result_fails_the_payload() -> None:
     art = Artifacts(started(), finished(result="skipped", metadata={"repo": "a/b"}))
     with pytest.raises(BuildError, match="skipped"):
-        record_for(periodic_job(), periodic_build(), art)
+        payload_for(periodic_job(), periodic_build(), art)
 
 
 # -- commit -----------------------------------------------------------------------------------
@@ -414,12 +416,12 @@ def test_implausible_timestamps_are_build_errors(start: Any, end: Any, phrase: s
     else:
         fin["timestamp"] = end
     with pytest.raises(BuildError, match=phrase):
-        record_for(periodic_job(), periodic_build(), Artifacts(st_, fin))
+        payload_for(periodic_job(), periodic_build(), Artifacts(st_, fin))
 
 
 def test_small_clock_skew_is_clamped() -> None:
     art = Artifacts(started(), finished(timestamp=T0 - 300, metadata={"repo": "a/b"}))
-    b = record_for(periodic_job(), periodic_build(), art).build
+    b = payload_for(periodic_job(), periodic_build(), art).body
     assert b["startedAt"] == b["completedAt"] == T0
 
 
@@ -427,7 +429,7 @@ def test_float_timestamps_become_ints() -> None:
     art = Artifacts(
         started(timestamp=T0 + 0.9), finished(timestamp=T1 + 0.2, metadata={"repo": "a/b"})
     )
-    b = record_for(periodic_job(), periodic_build(), art).build
+    b = payload_for(periodic_job(), periodic_build(), art).body
     assert (b["startedAt"], b["completedAt"]) == (T0, T1)
     assert isinstance(b["startedAt"], int) and isinstance(b["completedAt"], int)
 
@@ -531,7 +533,7 @@ _pulls = st.one_of(
     job_repo=st.sampled_from([None, "cfg/repo"]),
     pull=_pulls,
 )
-def test_to_record_property(
+def test_to_payload_property(
     st_: dict[str, Any],
     fin: dict[str, Any],
     prowjob: dict[str, Any] | None,
@@ -542,19 +544,95 @@ def test_to_record_property(
     job = presubmit_job(job_repo) if presubmit else periodic_job(job_repo)
     build = presubmit_build(pull) if presubmit else periodic_build(pull=pull)
     try:
-        record = record_for(job, build, Artifacts(st_, fin, prowjob))
+        payload = payload_for(job, build, Artifacts(st_, fin, prowjob))
     except BuildError:
         return
-    b = record.build
+    b = payload.body
     for key in ("startedAt", "createdAt", "completedAt"):
         assert type(b[key]) is int
         assert 1_400_000_000 <= b[key] <= 4_102_444_800
     assert b["startedAt"] <= b["completedAt"]
     assert b["conclusion"] in {"Success", "Failure", "Cancelled"}
     assert b["stages"][0]["conclusion"] == b["conclusion"]
-    assert b["repoUrl"] == f"https://github.com/{record.repo}"
+    assert b["repoUrl"] == f"https://github.com/{payload.repo}"
     assert isinstance(b["commit"], str) and b["commit"]
     assert all(u.startswith("https://") for u in b["pullRequestUrls"])
     assert b["originalID"] == BUILD_ID
     if job_repo:
-        assert record.repo == job_repo
+        assert payload.repo == job_repo
+
+
+# -- presubmits whose page and prowjob.json name no pull: started.json -------------------------
+
+
+def _bare_presubmit() -> BuildRef:
+    """Found with no Refs on the page (older builds, other Prow instances)."""
+    return replace(presubmit_build(pull=None), org=None, repo=None)
+
+
+def test_pull_from_started_json_when_page_and_prowjob_have_none() -> None:
+    art = Artifacts(
+        started(
+            pull="1234",
+            repos={"codeready-toolchain/toolchain-e2e": f"master:{SHA},1234:{HEAD_SHA}"},
+            **{"repo-commit": ""},
+        ),
+        finished(),
+        prowjob=None,  # 404: not stored for this build
+    )
+    assert needs_prowjob(presubmit_job(), _bare_presubmit(), art.finished)
+    payload = payload_for(presubmit_job(), _bare_presubmit(), art)
+    b = payload.body
+    assert payload.repo == "codeready-toolchain/toolchain-e2e"  # from started.json repos
+    assert b["pullRequestUrls"] == [
+        "https://github.com/codeready-toolchain/toolchain-e2e/pull/1234"
+    ]
+    assert b["commit"] == HEAD_SHA  # the PR head, not the base
+    assert b["triggeredBy"]["name"] == TRIGGER.name  # no author is known
+
+
+def test_earlier_sources_win_over_started_json() -> None:
+    art = Artifacts(
+        started(pull="99", repos={"other/repo": "master:aa,99:bb"}),
+        finished(metadata={"repo": "meta/repo"}),
+        prowjob={
+            "spec": {"refs": {"org": "o", "repo": "r", "pulls": [{"number": 5, "author": "a"}]}}
+        },
+    )
+    payload = payload_for(presubmit_job(), _bare_presubmit(), art)
+    assert payload.repo == "meta/repo"
+    assert payload.body["pullRequestUrls"] == ["https://github.com/meta/repo/pull/5"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({"pull": "7", "repos": {"o/r": "main:a,7:b"}}, ("o/r", 7, "b")),
+        ({"pull": 7, "repos": {"o/r": "main:a,7:b", "x/y": "main:c"}}, ("o/r", 7, "b")),
+        ({"pull": "7", "repos": {"o/r": "main:a,8:b"}}, (None, 7, "")),
+        ({"pull": "7"}, (None, 7, "")),
+        ({"pull": "0", "repos": {"o/r": "main:a,0:b"}}, None),
+        ({"pull": "-7"}, None),
+        ({"pull": "seven"}, None),
+        ({"pull": True}, None),
+        ({"pull": "\u0667"}, None),
+        ({"repos": {"o/r": "main:a,7:b"}}, None),
+        ({"pull": "7", "repos": ["o/r"]}, (None, 7, "")),
+        ({"pull": "7", "repos": {"o/r": 5}}, (None, 7, "")),
+    ],
+)
+def test_started_pull_is_read_leniently(doc: dict[str, Any], expected: Any) -> None:
+    found = started_pull(doc)
+    if expected is None:
+        assert found is None
+    else:
+        repo, pull = found
+        assert (repo, pull.number, pull.sha) == expected
+
+
+def test_periodic_repo_from_the_only_entry_of_started_json_repos() -> None:
+    art = Artifacts({"timestamp": T0, "repos": {"o/r": "master"}}, finished(revision=SHA))
+    assert payload_for(periodic_job(), periodic_build(), art).repo == "o/r"
+    art = Artifacts({"timestamp": T0, "repos": {"o/r": "m", "x/y": "m"}}, finished(revision=SHA))
+    with pytest.raises(BuildError, match=r"started\.json repos"):
+        payload_for(periodic_job(), periodic_build(), art)

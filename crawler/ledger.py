@@ -1,0 +1,197 @@
+"""One job's life in a run: its lock and files, what is settled, what is left, its counts.
+
+Open it (lock, tracker, failures, checkpoint: what is settled), hand it what discovery found,
+tell it each build's outcome (confirmed by Logilica, failed, still running), close it: the
+failures file and the checkpoint (the new floor) are written once, when the job is done or
+the run ends, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from crawler.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from crawler.config import JobSpec
+from crawler.discovery import PENDING_GIVE_UP_SECONDS, Found, Settled
+from crawler.horizon import Horizon, build_started
+from crawler.payload import Payload
+from crawler.prow import BuildRef, started_epoch
+from crawler.report import JobCounts
+from crawler.tracker import MAX_FAILED_ATTEMPTS, FailureLog, Tracker
+
+
+@dataclass
+class BuildTask:
+    """One build of a job on its way: found, then downloaded and mapped, then uploaded."""
+
+    ledger: JobLedger
+    ref: BuildRef
+    payload: Payload | None = None
+
+
+class JobLedger:
+    """Everything one run knows and decides about one job."""
+
+    def __init__(
+        self, spec: JobSpec, directory: Path, *, dry_run: bool, retry_failed: bool
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.counts = JobCounts(name=spec.name)
+        self.repaired: str | None = None  # what loading the tracker fixed, to tell the user
+        self._directory = directory
+        self._dry_run = dry_run
+        self._retry_failed = retry_failed
+        self._tracker = Tracker(directory, spec.name)
+        self._failures = FailureLog(directory, spec.name)
+        self._saved = Checkpoint()
+        self._floor = 0  # this run's floor
+        self._horizon_id = 0
+        self._found: Found | None = None
+        self._unsettled: set[int] = set()
+        self._running: set[int] = set()
+        self._outstanding = 0
+        self._owned = False  # we hold the lock, so the files are ours to write
+        self._closed = False
+
+    async def open(self, *, lock_wait: float, horizon: Horizon | None) -> Settled:
+        """Lock the job (not in a dry run, which writes nothing) and read what is settled.
+        Raises JobLocked, or CrawlerError / OSError for files that cannot be used."""
+        if not self._dry_run:
+            await self._tracker.lock(wait=lock_wait)
+            self._owned = True
+        tracked = await self._tracker.load(repair=not self._dry_run)
+        self.repaired = tracked.repaired
+        self._failures.load()
+        self._saved = saved = read_checkpoint(self._directory, self.name)
+        self._horizon_id = horizon.first_id if horizon is not None else 0
+        if horizon is not None:
+            self.counts.horizon = horizon.describe()
+        # The saved floor holds from its horizon up: a horizon moved back, or --retry-failed
+        # (given-up builds below the floor), means looking at everything again.
+        fresh = self._retry_failed or self._horizon_id < saved.horizon
+        self._floor = 0 if fresh else saved.floor
+        given_up = frozenset() if self._retry_failed else frozenset(self._failures.given_up())
+        self.counts.given_up = len(given_up)  # reported every run, seen or not
+        return Settled(
+            tracked=tracked.ids,
+            given_up=given_up,
+            floor=self._floor,
+            backlog=saved.backlog,
+            distrusted=saved.distrusted,
+        )
+
+    def begin(self, found: Found) -> list[BuildRef]:
+        """Take discovery's result; the builds to process, oldest first."""
+        self._found = found
+        self._unsettled = set(found.unsettled)
+        self._running = set(found.running_ids)
+        c = self.counts
+        c.found, c.new, c.running, c.pages = found.found, found.new, found.running, found.pages
+        c.discovery = found.via
+        c.attempted = len(found.candidates)
+        c.deferred = found.new - c.attempted
+        c.failed += len(found.problems)
+        c.errors += found.problems
+        if found.error is not None:
+            self.fail_job(found.error)
+        self._outstanding = len(found.candidates)
+        return found.candidates
+
+    def fail_job(self, message: str) -> None:
+        self.counts.status = "failed"
+        self.counts.errors.append(message)
+
+    @property
+    def done(self) -> bool:
+        """Every build handed out has an outcome."""
+        return self._outstanding == 0
+
+    # -- outcomes (`done` tells when the last one is in) -----------------------------------
+
+    async def confirmed(self, refs: list[BuildRef]) -> None:
+        """Logilica answered 2xx: record the builds in the tracker at once (OSError if not)."""
+        await self._tracker.append([r.id for r in refs])
+        for ref in refs:
+            self._failures.clear(ref.id)
+            self._unsettled.discard(ref.key)
+        self.counts.uploaded += len(refs)
+        self._outstanding -= len(refs)
+
+    def would_upload(self) -> None:
+        """A dry run got this far with the build."""
+        self.counts.uploaded += 1
+        self._outstanding -= 1
+
+    def failed(self, ref: BuildRef, reason: str, *, permanent: bool) -> str:
+        """The build failed in this run; a permanent failure is counted towards giving up.
+        Returns the reason as the user should read it."""
+        self.counts.failed += 1
+        if permanent and not self._dry_run:
+            attempts = self._failures.add(ref.id, reason).attempts
+            reason += f" (failed for good, attempt {attempts}/{MAX_FAILED_ATTEMPTS})"
+            if attempts >= MAX_FAILED_ATTEMPTS:
+                self._unsettled.discard(ref.key)
+        self.counts.errors.append(f"build {ref.id}: {reason}")
+        self._outstanding -= 1
+        return reason
+
+    def still_running(self, ref: BuildRef, now: float | None = None) -> None:
+        """finished.json is not there yet: a later run takes the build, unless it has been
+        running for so long that it was abandoned."""
+        self.counts.running += 1
+        began = build_started(ref.key, started_epoch(ref))
+        if began is not None and (now or time.time()) - began >= PENDING_GIVE_UP_SECONDS:
+            self._unsettled.discard(ref.key)
+        else:
+            self._running.add(ref.key)
+        self._outstanding -= 1
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def next_checkpoint(self) -> Checkpoint:
+        """The checkpoint this run leaves: the floor moves up to the lowest build still
+        unsettled, if discovery saw everything down to the old floor (or the horizon)."""
+        found, saved = self._found, self._saved
+        backlog = len(self._unsettled - self._running)
+        if found is None:
+            return saved
+        verdict = found.listing
+        distrusted, reason = saved.distrusted, saved.distrust_reason
+        if verdict is not None:
+            distrusted, reason = ((), "") if verdict.trusted else (verdict.buckets, verdict.reason)
+        if found.complete and found.error is None:
+            if self._unsettled:
+                floor = min(self._unsettled)
+            else:
+                newest = found.newest + 1 if found.newest is not None else 0
+                floor = max(self._floor, newest)
+            horizon = self._horizon_id
+        else:
+            # Part of the history was not read: what lies below it is as unknown as before.
+            floor = self._floor
+            horizon = saved.horizon if self._floor == saved.floor else self._horizon_id
+        return Checkpoint(floor, horizon, backlog, tuple(distrusted), reason)
+
+    async def close(self) -> str | None:
+        """Write the failures and the checkpoint (only if this run owns the job), release the
+        lock. Safe to call again; returns a problem to report, if any."""
+        if self._closed:
+            return None
+        self._closed = True
+        checkpoint = self.next_checkpoint()
+        self.counts.backlog = checkpoint.backlog
+        problem = None
+        if self._owned:
+            try:
+                self._failures.save()
+                if self._found is not None:
+                    write_checkpoint(self._directory, self.name, checkpoint)
+            except OSError as exc:
+                problem = f"cannot write the state of {self.name}: {exc}"
+                self.counts.errors.append(problem)
+        self._owned = False
+        await self._tracker.close()
+        return problem

@@ -1,0 +1,170 @@
+"""Uploading to Logilica: builds batched per repository, POSTed, and confirmed in the trackers.
+
+Uploaders pull: a free uploader takes the fullest batch that is full, or that has waited
+`linger` seconds, or any batch once no more builds come. While every uploader is busy (the
+usual case under a rate limit) batches keep filling instead of leaving half empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from crawler.errors import BuildError, CrawlerError, RemoteError
+from crawler.ledger import BuildTask, JobLedger
+from crawler.logilica import LogilicaClient
+
+# How long a partly filled batch waits for more builds of its repository.
+BATCH_LINGER_SECONDS = 0.2
+
+Failed = Callable[[BuildTask, str, bool], Awaitable[None]]
+Confirmed = Callable[[list[BuildTask]], Awaitable[None]]
+
+
+@dataclass
+class _Batch:
+    repo_id: str
+    tasks: list[BuildTask] = field(default_factory=list)
+    opened: float = field(default_factory=time.monotonic)
+
+
+class Batcher:
+    """Groups builds of one Logilica repository into POSTs of up to `size` builds.
+
+    `add` blocks beyond `capacity` builds, which slows the downloads down instead of piling
+    builds up in memory.
+    """
+
+    def __init__(self, size: int, linger: float, *, capacity: int) -> None:
+        self._size = size
+        self._linger = linger
+        self._capacity = max(capacity, size)
+        self._open: dict[str, _Batch] = {}
+        self._count = 0
+        self._closed = False
+        self._changed = asyncio.Condition()
+
+    async def add(self, repo_id: str, task: BuildTask) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._count < self._capacity)
+            self._open.setdefault(repo_id, _Batch(repo_id)).tasks.append(task)
+            self._count += 1
+            self._changed.notify_all()
+
+    async def get(self) -> _Batch | None:
+        """The next batch to send; None once closed and empty."""
+        async with self._changed:
+            while True:
+                batch = self._take()
+                if batch is not None:
+                    self._changed.notify_all()
+                    return batch
+                if self._closed and not self._open:
+                    return None
+                oldest = min((b.opened for b in self._open.values()), default=None)
+                timeout = None if oldest is None else oldest + self._linger - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _take(self) -> _Batch | None:
+        now = time.monotonic()
+        ready = [
+            b
+            for b in self._open.values()
+            if self._closed or len(b.tasks) >= self._size or now - b.opened >= self._linger
+        ]
+        if not ready:
+            return None
+        batch = max(ready, key=lambda b: len(b.tasks))
+        taken, rest = batch.tasks[: self._size], batch.tasks[self._size :]
+        if rest:
+            batch.tasks = rest  # keeps its age: those builds have waited as long
+        else:
+            del self._open[batch.repo_id]
+        self._count -= len(taken)
+        return _Batch(batch.repo_id, taken, batch.opened)
+
+    async def close(self) -> None:
+        """No more builds: everything open is sent at once, then get() returns None."""
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+class Uploads:
+    """Batches, POSTs and confirms builds; tells the caller each build's outcome.
+
+    A 2xx confirms a batch: its builds go into their jobs' trackers at once, then `confirmed`
+    is told. A batch refused with a 4xx is sent again build by build, so one bad build does
+    not sink the others; what still fails is handed to `failed`.
+    """
+
+    def __init__(
+        self,
+        client: LogilicaClient,
+        batcher: Batcher,
+        *,
+        confirmed: Confirmed,
+        failed: Failed,
+    ) -> None:
+        self._client = client
+        self.batcher = batcher
+        self._confirmed = confirmed
+        self._failed = failed
+        # Fetched when the first build needs it: a cron run with nothing new never asks.
+        self._repos: dict[str, str] | None = None
+        self._repos_error: CrawlerError | None = None
+        self._repos_lock = asyncio.Lock()
+
+    async def repo_id(self, repo: str) -> str:
+        """Logilica's id of a repository (`GET /repositories` once per run). A failure fails
+        every build that needs it with the same message; it is not retried for each."""
+        async with self._repos_lock:
+            if self._repos is None and self._repos_error is None:
+                try:
+                    self._repos = await self._client.repositories()
+                except CrawlerError as exc:
+                    self._repos_error = RemoteError(f"cannot list Logilica repositories: {exc}")
+            if self._repos_error is not None:
+                raise self._repos_error
+            assert self._repos is not None
+        repo_id = self._repos.get(repo.lower())
+        if repo_id is None:
+            raise BuildError(f"repository {repo} is not known to Logilica")
+        return repo_id
+
+    async def worker(self) -> None:
+        """One uploader: send batches until the batcher is closed and empty."""
+        while (batch := await self.batcher.get()) is not None:
+            await self._send(batch.repo_id, batch.tasks)
+
+    async def _send(self, repo_id: str, tasks: list[BuildTask]) -> None:
+        bodies = [t.payload.body for t in tasks if t.payload is not None]
+        try:
+            await self._client.create_builds(repo_id, bodies)
+        except RemoteError as exc:
+            if exc.permanent and len(tasks) > 1:
+                for task in tasks:
+                    await self._send(repo_id, [task])
+                return
+            for task in tasks:
+                await self._failed(task, str(exc), exc.permanent)
+            return
+        await self._confirm(tasks)
+
+    async def _confirm(self, tasks: list[BuildTask]) -> None:
+        """Logilica answered 2xx: record the builds in their jobs' trackers at once."""
+        by_job: dict[int, tuple[JobLedger, list[BuildTask]]] = {}
+        for task in tasks:
+            by_job.setdefault(id(task.ledger), (task.ledger, []))[1].append(task)
+        for ledger, group in by_job.values():
+            try:
+                await ledger.confirmed([t.ref for t in group])
+            except OSError as exc:
+                for task in group:
+                    await self._failed(task, f"uploaded but not recorded in tracker: {exc}", False)
+                continue
+            await self._confirmed(group)
