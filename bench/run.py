@@ -288,8 +288,13 @@ def crawl_figures(run: dict[str, Any], shape: Shape, limits: dict, discovery: st
     gcs_total = sum(server["gcs_requests"].values())
     gets_per_build = gcs_total / uploaded if uploaded else 2.0
     requests = summary.get("requests", {})
-    # The deck stage bounds the run only if the run used deck (--discovery auto may not).
-    used_deck = sum(server["deck_requests"].values()) > 0
+    # The deck stage bounds the run only if a job walked deck: every run reads each job's
+    # newest page, but a listed job reads no more (the crawler's summary says which).
+    jobs = summary.get("jobs") or []
+    if jobs and all("discovery" in j for j in jobs):
+        used_deck = any(j["discovery"] == "deck" for j in jobs)
+    else:
+        used_deck = sum(server["deck_requests"].values()) > shape.jobs
     bound = theoretical_bound(limits, shape.latency, gets_per_build, "deck" if used_deck else "gcs")
     builds_per_s = uploaded / wall if wall else 0.0
     return {
