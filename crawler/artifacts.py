@@ -1,13 +1,32 @@
-"""Reading one build's folder in GCS: what the payload is made of."""
+"""Reading one build's folder in GCS and mapping it to what is sent to Logilica."""
 
 from __future__ import annotations
 
-from crawler.config import JobSpec
+from crawler.config import Config, JobSpec
 from crawler.discovery import resolve_indirect
 from crawler.errors import BuildError
 from crawler.gcs import GcsReader
-from crawler.payload import Artifacts, needs_prowjob
+from crawler.payload import Artifacts, Payload, needs_prowjob, to_payload
 from crawler.prow import BuildRef
+
+
+async def read_payload(
+    gcs: GcsReader, config: Config, job: JobSpec, ref: BuildRef
+) -> tuple[BuildRef, Payload | None]:
+    """The build's real folder and its payload; None while it still runs. BuildError (or
+    ValueError for an object that does not decode) when its files are unusable."""
+    ref, artifacts = await read_build(gcs, job, ref)
+    if artifacts is None:
+        return ref, None
+    payload = to_payload(
+        job,
+        ref,
+        artifacts,
+        deck_base=job.url.base,
+        triggered_by=config.triggered_by,
+        origin=config.logilica.origin,
+    )
+    return ref, payload
 
 
 async def read_build(

@@ -23,6 +23,8 @@ from crawler.config import (
     DEFAULT_LIMIT,
     Config,
     Overrides,
+    RunOptions,
+    api_root_from_env,
     apply_overrides,
     check_horizons,
     load_config,
@@ -31,9 +33,7 @@ from crawler.config import (
     single_job_config,
 )
 from crawler.errors import ConfigError, CrawlerError
-from crawler.gcs import api_root_from_env
-from crawler.logilica import Secret
-from crawler.pipeline import Pipeline, RunOptions
+from crawler.pipeline import Pipeline
 from crawler.report import (
     PlainReporter,
     Reporter,
@@ -43,6 +43,8 @@ from crawler.report import (
     peak_rss_mb,
     print_summary,
 )
+from crawler.retry import GIVE_UP_AFTER_RUNS
+from crawler.secret import Secret
 from crawler.tracker import FailureLog, read_tracker_summary
 
 app = typer.Typer(
@@ -86,7 +88,10 @@ DeadlineOpt = Annotated[
 ]
 RetryFailedOpt = Annotated[
     bool,
-    typer.Option("--retry-failed", help="Also retry builds that failed for good 3 runs in a row."),
+    typer.Option(
+        "--retry-failed",
+        help=f"Also retry builds that failed for good {GIVE_UP_AFTER_RUNS} runs in a row.",
+    ),
 ]
 DiscoveryOpt = Annotated[
     str | None,
@@ -356,7 +361,9 @@ def status(jobs: JobsOpt = Path("jobs.yaml"), tracker_dir: TrackerOpt = Path("tr
             f"backlog={backlog} horizon={horizon}"
         )
         for build_id, f in sorted(failures.items(), key=lambda kv: int(kv[0])):
-            gave_up = " (given up; --retry-failed retries it)" if f.attempts >= 3 else ""
+            gave_up = (
+                " (given up; --retry-failed retries it)" if f.attempts >= GIVE_UP_AFTER_RUNS else ""
+            )
             print(f"  failed build={build_id} attempts={f.attempts}{gave_up}: {f.reason}")
     raise typer.Exit(1 if problems else 0)
 

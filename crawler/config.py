@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,9 +17,12 @@ from typing import Any
 from crawler.errors import ConfigError
 from crawler.horizon import Since, SinceError, parse_since
 from crawler.prow import JobURL, check_job_url, validate_job_name
+from crawler.secret import Secret
 from crawler.yamlcheck import Checker, Map, Seq
 
 DEFAULT_API_URL = "https://logilica.io/api/import/v1"
+# The public GCS JSON API; STORAGE_EMULATOR_HOST points the crawler at an emulator instead.
+PUBLIC_API_ROOT = "https://storage.googleapis.com"
 DEFAULT_ORIGIN = "OpenShift_CI"
 # Logilica repository full name: ORG/NAME.
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
@@ -273,6 +277,32 @@ def single_job_config(url: str, repo: str | None) -> Config:
     if repo is not None and not REPO_NAME.fullmatch(repo):
         raise ConfigError(f"--repo {repo!r} is not ORG/NAME")
     return Config(jobs=[JobSpec(name=job_url.job, url=job_url, repo=repo)])
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How this run behaves; per-job settings (limit, discovery, since) are in JobSpec."""
+
+    tracker_dir: Path
+    dry_run: bool = False
+    max_pages: int | None = None
+    verbose: bool = False
+    gcs_api_root: str = PUBLIC_API_ROOT
+    token: Secret | None = None
+    domain: str | None = None
+    api_url: str | None = None
+    grace_seconds: float = 10.0
+    retry_failed: bool = False  # retry builds that failed for good, and look below the floor
+    lock_wait: float = 0.0  # seconds to wait for a job locked by another run (0: skip it)
+
+
+def api_root_from_env(environ: dict[str, str] | None = None) -> str:
+    """STORAGE_EMULATOR_HOST (the standard emulator switch) or the public JSON API."""
+    env = os.environ if environ is None else environ
+    host = env.get("STORAGE_EMULATOR_HOST", "").strip()
+    if not host:
+        return PUBLIC_API_ROOT
+    return host if host.startswith(("http://", "https://")) else f"http://{host}"
 
 
 # -- the command line against the file -------------------------------------------------------

@@ -7,22 +7,13 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from crawler.config import Limits
-from crawler.errors import RemoteError
 from crawler.http import exchange
-from crawler.limits import HostGate, RetryStats
+from crawler.limits import HostGate
 from crawler.prow import HistoryPage, PageError, parse_history_page
+from crawler.retry import DecodeBudget, RetryStats, deck_says_no, give_up
 
 # Deck pages are small HTML; cap them so a broken deck cannot exhaust memory.
 MAX_PAGE_BYTES = 16 * 1024 * 1024
-# A page that does not parse is fetched this many times in all: a body cut short in transit
-# parses the next time, a broken deck never does.
-PAGE_TRIES = 3
-
-
-def deck_says_no(status: int, body: bytes) -> bool:
-    """Deck's own answer for a job or bucket it does not know (HTTP 500 `failed to get job
-    history: ...`): final, not a transient 500 worth retrying."""
-    return status == 500 and body.lstrip().startswith(b"failed to get job history")
 
 
 class DeckClient:
@@ -47,7 +38,8 @@ class DeckClient:
 
     async def page(self, url: str) -> HistoryPage:
         """One history page; RemoteError (with deck's words) or PageError if unusable."""
-        for attempt in range(1, PAGE_TRIES + 1):
+        budget = DecodeBudget(self._stats)
+        while True:
             resp = await exchange(
                 self._session,
                 self._gate(url),
@@ -62,11 +54,8 @@ class DeckClient:
             text = resp.body.decode("utf-8", "replace")
             if resp.status != 200:
                 first = text.strip().splitlines()[0][:300] if text.strip() else ""
-                raise RemoteError(f"deck {url}: HTTP {resp.status}: {first}", status=resp.status)
+                raise give_up(f"deck {url}: HTTP {resp.status}: {first}", resp.status)
             try:
                 return parse_history_page(text, url)
             except PageError as exc:
-                if attempt == PAGE_TRIES:
-                    raise PageError(f"deck {url}: {exc}") from None
-                self._stats.retries += 1
-        raise AssertionError("unreachable")
+                budget.spend(PageError(f"deck {url}: {exc}"))

@@ -16,10 +16,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crawler.config import Overrides, apply_overrides, load_config
-from crawler.logilica import Secret
-from crawler.pipeline import Pipeline, RunOptions
+from crawler.config import Overrides, RunOptions, apply_overrides, load_config
+from crawler.pipeline import Pipeline
 from crawler.report import PlainReporter, RunSummary, print_summary
+from crawler.secret import Secret
 
 
 def _pass(config_path: Path, tracker_dir: Path, sandbox: object, label: str) -> RunSummary:

@@ -36,15 +36,13 @@ class BuildError(CrawlerError):
 
 
 class RemoteError(CrawlerError):
-    """A request to a remote service failed after its retries (or was not retryable)."""
+    """A request to a remote service failed for good or after its retries.
 
-    def __init__(
-        self, message: str, *, status: int | None = None, permanent: bool | None = None
-    ) -> None:
+    `permanent`: retrying it (in this run or a later one) will not help; crawler.retry
+    decides it from the status (retry.give_up), or the raiser says so (a body over its cap).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
         self.status = status
-        # 4xx answers other than 408/429 will not change on a retry; neither will a body
-        # over the size cap (its raiser says so).
-        if permanent is None:
-            permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
         self.permanent = permanent
         super().__init__(message)

@@ -1,9 +1,9 @@
-"""Anonymous (or emulator) reads of a build's JSON files from GCS via gcloud-aio-storage."""
+"""Anonymous (or emulator) reads and listings of GCS via gcloud-aio-storage
+(docs/formats.md#gcs-bucket-layout, #gcs-listing)."""
 
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,23 +13,22 @@ import aiohttp
 from aiohttp.http_exceptions import ContentEncodingError
 from gcloud.aio.storage import Storage
 
-from crawler.errors import RemoteError
 from crawler.http import read_capped
-from crawler.limits import (
+from crawler.limits import HostGate
+from crawler.retry import (
     NETWORK_ERRORS,
-    HostGate,
+    DecodeBudget,
     RetryStats,
     TransientError,
     classify_status,
-    with_retries,
+    give_up,
+    retrying,
 )
 
-PUBLIC_API_ROOT = "https://storage.googleapis.com"
 # started/finished.json are a few KiB; prowjob.json rarely passes 100 KiB. Anything far larger
 # is not a build's metadata, and reading it whole would break the flat-memory promise.
 DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
-DECODE_TRIES = 3
 
 
 class _NoToken:
@@ -41,15 +40,6 @@ class _NoToken:
 
     async def close(self) -> None:
         return None
-
-
-def api_root_from_env(environ: dict[str, str] | None = None) -> str:
-    """STORAGE_EMULATOR_HOST (the standard emulator switch) or the public JSON API."""
-    env = os.environ if environ is None else environ
-    host = env.get("STORAGE_EMULATOR_HOST", "").strip()
-    if not host:
-        return PUBLIC_API_ROOT
-    return host if host.startswith(("http://", "https://")) else f"http://{host}"
 
 
 def decode_object(data: bytes, cap: int, what: str) -> Any:
@@ -111,10 +101,11 @@ class GcsReader:
         self, bucket: str, path: str, decode: Callable[[bytes, str], Any]
     ) -> Any | None:
         what = f"gs://{bucket}/{path}"
-        undecodable = 0
+        # A body that does not decode counts against its own budget (see crawler.retry),
+        # not the network's: a really corrupt object must not be read seven times.
+        budget = DecodeBudget()
 
         async def attempt() -> tuple[bool, Any]:
-            nonlocal undecodable
             async with self._gate.slot():
                 try:
                     stream = await self._storage.download_stream(
@@ -131,36 +122,24 @@ class GcsReader:
                 except aiohttp.ClientPayloadError as exc:
                     if not isinstance(exc.__cause__, ContentEncodingError):
                         raise TransientError(f"{what}: {type(exc).__name__}") from None
-                    # The body came whole but aiohttp could not gunzip it: a decode failure,
-                    # like a bad JSON body (DECODE_TRIES in all), not a network one (7 tries).
-                    undecodable += 1
+                    # The body came whole but aiohttp could not gunzip it: a decode failure.
                     message = f"{what}: corrupt gzip data (Content-Encoding: gzip)"
-                    if undecodable >= DECODE_TRIES:
-                        raise ValueError(message) from None
+                    budget.spend(ValueError(message))
                     raise TransientError(message) from None
                 except NETWORK_ERRORS as exc:
                     raise TransientError(f"{what}: {type(exc).__name__}") from None
             try:
                 return True, decode(data, what)
             except ValueError as exc:
-                # A body cut short in transit decodes badly once and fine the next time;
-                # a really corrupt object fails every time: give it two more chances only.
-                undecodable += 1
-                if undecodable >= DECODE_TRIES:
-                    raise
+                budget.spend(exc)
                 raise TransientError(str(exc)) from None
 
-        try:
-            found, obj = await with_retries(attempt, stats=self._stats)
-        except TransientError as exc:
-            raise RemoteError(f"{exc} (gave up after retries)", status=exc.status) from None
+        found, obj = await retrying(attempt, stats=self._stats)
         return obj if found else None
 
     def _status_error(self, exc: aiohttp.ClientResponseError, what: str) -> Exception:
         transient = classify_status(exc.status, exc.headers or {}, self._gate, what)
-        if transient is not None:
-            return transient
-        return RemoteError(f"{what}: HTTP {exc.status}", status=exc.status)
+        return transient or give_up(f"{what}: HTTP {exc.status}", exc.status)
 
     async def list_folder(
         self, bucket: str, prefix: str, *, start_offset: str | None = None
@@ -184,6 +163,8 @@ class GcsReader:
             if start_offset:
                 params["startOffset"] = start_offset
 
+            # `params=params` binds this page's parameters now: the retries of one page must
+            # not see the next page's token.
             async def attempt(params: dict[str, str] = params) -> dict[str, Any] | None:
                 async with self._gate.slot():
                     try:
@@ -201,10 +182,7 @@ class GcsReader:
                     except ValueError as exc:  # an answer that is not JSON
                         raise TransientError(f"{what}: {exc}") from None
 
-            try:
-                page = await with_retries(attempt, stats=self._stats)
-            except TransientError as exc:
-                raise RemoteError(f"{exc} (gave up after retries)", status=exc.status) from None
+            page = await retrying(attempt, stats=self._stats)
             if not isinstance(page, dict):
                 return
             prefixes = [p for p in page.get("prefixes") or [] if isinstance(p, str)]

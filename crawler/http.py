@@ -1,4 +1,4 @@
-"""One guarded HTTP exchange: host limits, timeout, size cap, same-host redirects, retry rule."""
+"""One guarded HTTP exchange: host limits, timeout, size cap, same-host redirects, retries."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from crawler.errors import RemoteError
-from crawler.limits import NETWORK_ERRORS, HostGate, RetryStats, TransientError, classify_status
-from crawler.limits import with_retries as _with_retries
+from crawler.limits import HostGate
+from crawler.retry import NETWORK_ERRORS, RetryStats, TransientError, classify_status, retrying
 
 MAX_REDIRECTS = 3
 
@@ -95,10 +95,7 @@ async def exchange(
                     raise TransientError(f"{what}: {_describe(exc)}") from None
         raise RemoteError(f"{what}: more than {MAX_REDIRECTS} redirects")
 
-    try:
-        return await _with_retries(attempt, stats=stats)
-    except TransientError as exc:
-        raise RemoteError(f"{exc} (gave up after retries)", status=exc.status) from None
+    return await retrying(attempt, stats=stats)
 
 
 def _same_host_redirect(current: str, location: str, what: str) -> str:

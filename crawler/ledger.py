@@ -8,6 +8,7 @@ the run ends, whichever comes first.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from crawler.horizon import Horizon, build_started
 from crawler.payload import Payload
 from crawler.prow import BuildRef, started_epoch
 from crawler.report import JobCounts
-from crawler.tracker import MAX_FAILED_ATTEMPTS, FailureLog, Tracker
+from crawler.retry import GIVE_UP_AFTER_RUNS
+from crawler.tracker import FailureLog, Tracker
 
 
 @dataclass
@@ -53,6 +55,7 @@ class JobLedger:
         self._unsettled: set[int] = set()
         self._running: set[int] = set()
         self._outstanding = 0
+        self.finished = asyncio.Event()  # set when every build handed out has an outcome
         self._owned = False  # we hold the lock, so the files are ours to write
         self._closed = False
 
@@ -98,18 +101,14 @@ class JobLedger:
         if found.error is not None:
             self.fail_job(found.error)
         self._outstanding = len(found.candidates)
+        self._count_outcomes(0)
         return found.candidates
 
     def fail_job(self, message: str) -> None:
         self.counts.status = "failed"
         self.counts.errors.append(message)
 
-    @property
-    def done(self) -> bool:
-        """Every build handed out has an outcome."""
-        return self._outstanding == 0
-
-    # -- outcomes (`done` tells when the last one is in) -----------------------------------
+    # -- outcomes (`finished` is set when the last one is in) ------------------------------
 
     async def confirmed(self, refs: list[BuildRef]) -> None:
         """Logilica answered 2xx: record the builds in the tracker at once (OSError if not)."""
@@ -118,12 +117,12 @@ class JobLedger:
             self._failures.clear(ref.id)
             self._unsettled.discard(ref.key)
         self.counts.uploaded += len(refs)
-        self._outstanding -= len(refs)
+        self._count_outcomes(len(refs))
 
     def would_upload(self) -> None:
         """A dry run got this far with the build."""
         self.counts.uploaded += 1
-        self._outstanding -= 1
+        self._count_outcomes(1)
 
     def failed(self, ref: BuildRef, reason: str, *, permanent: bool) -> str:
         """The build failed in this run; a permanent failure is counted towards giving up.
@@ -131,11 +130,11 @@ class JobLedger:
         self.counts.failed += 1
         if permanent and not self._dry_run:
             attempts = self._failures.add(ref.id, reason).attempts
-            reason += f" (failed for good, attempt {attempts}/{MAX_FAILED_ATTEMPTS})"
-            if attempts >= MAX_FAILED_ATTEMPTS:
+            reason += f" (failed for good, attempt {attempts}/{GIVE_UP_AFTER_RUNS})"
+            if attempts >= GIVE_UP_AFTER_RUNS:
                 self._unsettled.discard(ref.key)
         self.counts.errors.append(f"build {ref.id}: {reason}")
-        self._outstanding -= 1
+        self._count_outcomes(1)
         return reason
 
     def still_running(self, ref: BuildRef, now: float | None = None) -> None:
@@ -147,7 +146,12 @@ class JobLedger:
             self._unsettled.discard(ref.key)
         else:
             self._running.add(ref.key)
-        self._outstanding -= 1
+        self._count_outcomes(1)
+
+    def _count_outcomes(self, outcomes: int) -> None:
+        self._outstanding -= outcomes
+        if self._outstanding <= 0:
+            self.finished.set()
 
     # -- the end ---------------------------------------------------------------------------
 

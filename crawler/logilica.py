@@ -1,4 +1,5 @@
-"""Logilica import API client: the repositories map and build uploads."""
+"""Logilica import API client: the repositories map and build uploads
+(docs/formats.md#logilica-import-api)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,11 @@ import aiohttp
 
 from crawler.errors import RemoteError
 from crawler.http import exchange
-from crawler.limits import HostGate, RetryStats
+from crawler.limits import HostGate
+from crawler.retry import RetryStats, give_up
+from crawler.secret import Secret
 
 _MAX_ANSWER_BYTES = 32 * 1024 * 1024
-
-
-class Secret:
-    """Holds the token so that no repr, log line or traceback can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
 
 
 class LogilicaClient:
@@ -72,9 +58,8 @@ class LogilicaClient:
             stats=self._stats,
         )
         if resp.status != 200:
-            raise RemoteError(
-                f"Logilica GET /repositories: HTTP {resp.status}{_hint(resp.status)}",
-                status=resp.status,
+            raise give_up(
+                f"Logilica GET /repositories: HTTP {resp.status}{_hint(resp.status)}", resp.status
             )
         try:
             items = json.loads(resp.body)
@@ -109,10 +94,10 @@ class LogilicaClient:
             # otherwise escape the replace() and leak its first part.
             detail = resp.body.decode("utf-8", "replace").replace(self._token.reveal(), "***")
             detail = detail[:300].strip()
-            raise RemoteError(
+            raise give_up(
                 f"Logilica rejected the upload: HTTP {resp.status}{_hint(resp.status)}"
                 + (f": {detail}" if detail else ""),
-                status=resp.status,
+                resp.status,
             )
 
 

@@ -10,47 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 
-from crawler.artifacts import read_build
-from crawler.config import Config
+from crawler.artifacts import read_payload
+from crawler.config import Config, RunOptions
 from crawler.deck import DeckClient
 from crawler.discovery import Plan, discover
 from crawler.errors import BuildError, CrawlerError, RemoteError
-from crawler.gcs import PUBLIC_API_ROOT, GcsReader
+from crawler.gcs import GcsReader
 from crawler.ledger import BuildTask, JobLedger
-from crawler.limits import HostGate, RetryStats
-from crawler.logilica import LogilicaClient, Secret
-from crawler.payload import to_payload
+from crawler.limits import HostGate
+from crawler.logilica import LogilicaClient
 from crawler.prow import BuildRef, PageError
 from crawler.report import Reporter, RunSummary
+from crawler.retry import RetryStats
 from crawler.tracker import JobLocked
-from crawler.uploads import BATCH_LINGER_SECONDS, Batcher, Uploads
+from crawler.uploads import Uploads
 
 # Jobs in progress at once: each holds a lock file, a tracker handle and its queue of builds,
 # so thousands of jobs must not all be open together. A job's slot is freed when its last
 # build is done, not at the end of the run.
 MAX_ACTIVE_JOBS = 64
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How this run behaves; per-job settings (limit, discovery, since) are in JobSpec."""
-
-    tracker_dir: Path
-    dry_run: bool = False
-    max_pages: int | None = None
-    verbose: bool = False
-    gcs_api_root: str = PUBLIC_API_ROOT
-    token: Secret | None = None
-    domain: str | None = None
-    api_url: str | None = None
-    grace_seconds: float = 10.0
-    retry_failed: bool = False  # retry builds that failed for good, and look below the floor
-    lock_wait: float = 0.0  # seconds to wait for a job locked by another run (0: skip it)
 
 
 class Pipeline:
@@ -71,7 +52,6 @@ class Pipeline:
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
         self._job_slots = asyncio.Semaphore(MAX_ACTIVE_JOBS)
-        self._holding: set[int] = set()  # ledgers (by id) that hold a job slot
         self._now = time.time()  # horizons (`since: 2d`) count back from the run's start
         self._ledgers = [
             JobLedger(
@@ -97,8 +77,8 @@ class Pipeline:
             ) as session:
                 await self._run(session)
         finally:
-            for ledger in self._ledgers:
-                await self._finish(ledger)
+            for ledger in self._ledgers:  # jobs a stop cut short, or never started
+                await self._close(ledger)
             self.reporter.stop()
         summary.stopped = self.stop_reason
         summary.seconds = time.monotonic() - began
@@ -141,11 +121,9 @@ class Pipeline:
                 timeout=lim.timeout,
                 stats=self.retry_stats,
             )
-            capacity = lim.batch_size * lim.logilica_concurrency * 2
-            batcher = Batcher(lim.batch_size, BATCH_LINGER_SECONDS, capacity=capacity)
-            self._uploads = Uploads(client, batcher, confirmed=self._uploaded, failed=self._failed)
+            self._uploads = Uploads(client, lim, confirmed=self._uploaded, failed=self._failed)
             uploaders = [
-                asyncio.create_task(self._uploads.worker()) for _ in range(lim.logilica_concurrency)
+                asyncio.create_task(self._uploads.worker()) for _ in range(self._uploads.workers)
             ]
         downloads: asyncio.Queue[BuildTask | None] = asyncio.Queue(lim.gcs_concurrency * 2)
         finding = asyncio.create_task(self._discover_and_download(downloads))
@@ -189,14 +167,15 @@ class Pipeline:
     async def _discover(
         self, ledger: JobLedger, downloads: asyncio.Queue[BuildTask | None]
     ) -> None:
-        """Find the job's new builds and queue them, oldest first."""
-        await self._job_slots.acquire()
-        self._holding.add(id(ledger))
-        candidates = await self._find(ledger)
-        if ledger.done:
-            await self._finish(ledger)
-        for ref in candidates:
-            await downloads.put(BuildTask(ledger, ref))
+        """One job's life: find its new builds, queue them oldest first, and close the job
+        once the last has an outcome. It holds a job slot all along."""
+        async with self._job_slots:
+            candidates = await self._find(ledger)
+            for ref in candidates:
+                await downloads.put(BuildTask(ledger, ref))
+            if candidates:
+                await ledger.finished.wait()
+            await self._close(ledger)
 
     async def _find(self, ledger: JobLedger) -> list[BuildRef]:
         spec, report = ledger.spec, self.reporter
@@ -232,14 +211,11 @@ class Pipeline:
         report.job_discovered(ledger.counts)
         return candidates
 
-    async def _finish(self, ledger: JobLedger) -> None:
-        """The job is done (or the run ends): write its files, free its slot."""
+    async def _close(self, ledger: JobLedger) -> None:
+        """Write the job's files and release its lock (once; later calls do nothing)."""
         problem = await ledger.close()
         if problem is not None:
             self.reporter.job_failed(ledger.counts, problem)
-        if id(ledger) in self._holding:
-            self._holding.discard(id(ledger))
-            self._job_slots.release()
 
     # -- download and map ---------------------------------------------------------------
 
@@ -255,41 +231,24 @@ class Pipeline:
     async def _download(self, task: BuildTask) -> None:
         """Read and map one build, then hand it to the uploads (or show it, in a dry run)."""
         ledger = task.ledger
-        task.ref, artifacts = await read_build(self._gcs, ledger.spec, task.ref)
-        if artifacts is None:
+        task.ref, task.payload = await read_payload(self._gcs, self.config, ledger.spec, task.ref)
+        if task.payload is None:
             # Deck showed a result but finished.json is not there (yet): still running.
             ledger.still_running(task.ref, self._now)
-            await self._outcome(task, "running")
-            return
-        task.payload = to_payload(
-            ledger.spec,
-            task.ref,
-            artifacts,
-            deck_base=ledger.spec.url.base,
-            triggered_by=self.config.triggered_by,
-            origin=self.config.logilica.origin,
-        )
-        if self._uploads is None:
+            self.reporter.build_done(ledger.counts, task.ref.id, "running")
+        elif self._uploads is None:
             ledger.would_upload()
             self.reporter.would_upload(ledger.counts, task.ref.id, task.payload)
-            await self._outcome(task, None)
-            return
-        repo_id = await self._uploads.repo_id(task.payload.repo)
-        await self._uploads.batcher.add(repo_id, task)
+        else:
+            repo_id = await self._uploads.repo_id(task.payload.repo)
+            await self._uploads.batcher.add(repo_id, task)
 
     # -- outcomes -----------------------------------------------------------------------
 
     async def _uploaded(self, tasks: list[BuildTask]) -> None:
         for task in tasks:
-            await self._outcome(task, "uploaded")
+            self.reporter.build_done(task.ledger.counts, task.ref.id, "uploaded")
 
     async def _failed(self, task: BuildTask, reason: str, permanent: bool) -> None:
         reason = task.ledger.failed(task.ref, reason, permanent=permanent)
-        await self._outcome(task, "failed", reason)
-
-    async def _outcome(self, task: BuildTask, outcome: str | None, reason: str = "") -> None:
-        """Report a build's outcome (None: already shown); close its job after its last."""
-        if outcome is not None:
-            self.reporter.build_done(task.ledger.counts, task.ref.id, outcome, reason)
-        if task.ledger.done:
-            await self._finish(task.ledger)
+        self.reporter.build_done(task.ledger.counts, task.ref.id, "failed", reason)

@@ -1,4 +1,5 @@
-"""Prow deck job-history pages: URL forms, page parsing (pure) and the history walk."""
+"""Prow deck job-history pages: URL forms, page parsing (pure) and the history walk
+(docs/formats.md#deck-job-history-pages)."""
 
 from __future__ import annotations
 

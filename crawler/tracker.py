@@ -1,4 +1,5 @@
-"""Per-job tracker files: which builds Logilica has confirmed, safe against crashes and overlap.
+"""Per-job tracker files: which builds Logilica has confirmed, safe against crashes and overlap;
+the job's lock; and its failures file (docs/formats.md#tracker-and-state-files).
 
 Format (kept from the old script): `<tracker-dir>/<job>.txt`, one decimal build ID per line.
 A line is appended only after Logilica confirmed the build, with one unbuffered O_APPEND
@@ -21,6 +22,7 @@ import aiofiles.os
 
 from crawler.errors import CrawlerError
 from crawler.prow import validate_job_name
+from crawler.retry import GIVE_UP_AFTER_RUNS
 
 
 class TrackerError(CrawlerError):
@@ -32,7 +34,9 @@ class JobLocked(CrawlerError):
 
 
 @dataclass(frozen=True)
-class TrackerState:
+class TrackedIds:
+    """What a tracker file holds: the confirmed build IDs."""
+
     ids: frozenset[int]
     repaired: str | None  # what load() fixed, to tell the user; None if nothing
     newest: int | None
@@ -112,13 +116,13 @@ class Tracker:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
 
-    async def load(self, *, repair: bool = True) -> TrackerState:
+    async def load(self, *, repair: bool = True) -> TrackedIds:
         """Read the IDs, repairing a torn last line in place (only under the lock)."""
         try:
             async with aiofiles.open(self.path, "rb") as f:
                 raw = await f.read()
         except FileNotFoundError:
-            return TrackerState(frozenset(), None, None)
+            return TrackedIds(frozenset(), None, None)
         except OSError as exc:
             raise TrackerError(f"{self.path}: cannot read: {exc.strerror}") from None
         try:
@@ -128,7 +132,7 @@ class Tracker:
         ids, note, good_len = parse_tracker(text, str(self.path))
         if note is not None and repair:
             os.truncate(self.path, good_len)
-        return TrackerState(frozenset(ids), note, max(ids) if ids else None)
+        return TrackedIds(frozenset(ids), note, max(ids) if ids else None)
 
     async def append(self, build_ids: list[str]) -> None:
         """Record confirmed builds: one write() call, so a kill cannot interleave two batches."""
@@ -156,11 +160,6 @@ def read_tracker_summary(directory: Path, job: str) -> tuple[int, int | None]:
         return 0, None
     ids, _, _ = parse_tracker(text, str(path))
     return len(ids), max(ids) if ids else None
-
-
-# A build that failed for good this many runs is no longer retried (unless asked): it stays in
-# the failures file and `status`, and stops holding the history walk open.
-MAX_FAILED_ATTEMPTS = 3
 
 
 @dataclass
@@ -195,6 +194,11 @@ class FailureLog:
         if not isinstance(data, dict):
             raise TrackerError(f"{self.path}: not a JSON object; delete it to start afresh")
         for build_id, entry in data.items():
+            if not (build_id.isascii() and build_id.isdigit()):
+                raise TrackerError(
+                    f"{self.path}: key {build_id[:30]!r} is not a build ID; delete the file "
+                    "to retry every failed build"
+                )
             try:
                 self.entries[str(build_id)] = Failure(
                     reason=str(entry["reason"]),
@@ -210,7 +214,8 @@ class FailureLog:
         return self
 
     def given_up(self) -> set[int]:
-        return {int(k) for k, e in self.entries.items() if e.attempts >= MAX_FAILED_ATTEMPTS}
+        """Builds no longer retried (see crawler.retry): they stay in the file and `status`."""
+        return {int(k) for k, e in self.entries.items() if e.attempts >= GIVE_UP_AFTER_RUNS}
 
     def add(self, build_id: str, reason: str) -> Failure:
         """Count one more permanent failure of the build."""

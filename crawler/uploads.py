@@ -13,9 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from crawler.config import Limits
 from crawler.errors import BuildError, CrawlerError, RemoteError
 from crawler.ledger import BuildTask, JobLedger
 from crawler.logilica import LogilicaClient
+from crawler.retry import send_one_by_one
 
 # How long a partly filled batch waits for more builds of its repository.
 BATCH_LINGER_SECONDS = 0.2
@@ -105,13 +107,16 @@ class Uploads:
     def __init__(
         self,
         client: LogilicaClient,
-        batcher: Batcher,
+        limits: Limits,
         *,
         confirmed: Confirmed,
         failed: Failed,
     ) -> None:
         self._client = client
-        self.batcher = batcher
+        self.workers = limits.logilica_concurrency
+        # Room for two rounds of full batches: enough to keep every uploader busy.
+        capacity = limits.batch_size * limits.logilica_concurrency * 2
+        self.batcher = Batcher(limits.batch_size, BATCH_LINGER_SECONDS, capacity=capacity)
         self._confirmed = confirmed
         self._failed = failed
         # Fetched when the first build needs it: a cron run with nothing new never asks.
@@ -146,7 +151,7 @@ class Uploads:
         try:
             await self._client.create_builds(repo_id, bodies)
         except RemoteError as exc:
-            if exc.permanent and len(tasks) > 1:
+            if send_one_by_one(exc, len(tasks)):
                 for task in tasks:
                     await self._send(repo_id, [task])
                 return

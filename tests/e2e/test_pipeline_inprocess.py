@@ -7,9 +7,9 @@ import io
 import pytest
 
 from crawler import pipeline as pipeline_mod
-from crawler.config import Overrides, apply_overrides, load_config
+from crawler.config import Overrides, RunOptions, apply_overrides, load_config
 from crawler.logilica import Secret
-from crawler.pipeline import Pipeline, RunOptions
+from crawler.pipeline import Pipeline
 from crawler.report import PlainReporter
 from crawler.sandbox import Sandbox, generated_world
 from crawler.tracker import Tracker

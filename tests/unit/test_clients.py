@@ -18,17 +18,13 @@ import pytest
 from aioresponses import aioresponses
 from yarl import URL
 
+from crawler.config import PUBLIC_API_ROOT, api_root_from_env
 from crawler.errors import RemoteError
-from crawler.gcs import (
-    DECODE_TRIES,
-    PUBLIC_API_ROOT,
-    GcsReader,
-    api_root_from_env,
-    decode_object,
-)
+from crawler.gcs import GcsReader, decode_object
 from crawler.http import MAX_REDIRECTS, BodyTooLarge, Response, exchange
-from crawler.limits import MAX_TRIES, HostGate, RetryStats
+from crawler.limits import HostGate
 from crawler.logilica import LogilicaClient, Secret
+from crawler.retry import DECODE_TRIES, MAX_TRIES, RetryStats
 
 
 def calls(mock: aioresponses, method: str, url: str) -> list[Any]:

@@ -11,7 +11,8 @@ from crawler.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from crawler.discovery import Found, ListingVerdict
 from crawler.horizon import Horizon
 from crawler.ledger import JobLedger
-from crawler.tracker import MAX_FAILED_ATTEMPTS, JobLocked
+from crawler.retry import GIVE_UP_AFTER_RUNS
+from crawler.tracker import JobLocked
 from tests.unit.factories import build_ref, job_spec, snowflake_at
 
 NOW = 1_785_000_000.0
@@ -31,9 +32,9 @@ async def test_floor_rises_to_the_oldest_unsettled_build(tmp_path):
     found = Found(candidates=refs, unsettled={100, 101, 102}, complete=True, newest=105)
     assert j.begin(found) == refs
     await j.confirmed([refs[0], refs[2]])
-    assert not j.done
+    assert not j.finished.is_set()
     j.failed(refs[1], "HTTP 503 (gave up after retries)", permanent=False)
-    assert j.done
+    assert j.finished.is_set()
     await j.close()
     assert read_checkpoint(tmp_path, "j") == Checkpoint(floor=101, backlog=1)
     assert (tmp_path / "j.txt").read_text() == "100\n102\n"
@@ -75,20 +76,20 @@ async def test_a_candidate_found_running_long_ago_is_abandoned(tmp_path):
     j.begin(Found(candidates=[build_ref(old), build_ref(new)], unsettled={old, new}, complete=True))
     j.still_running(build_ref(old, started="0001-01-01T00:00:00Z"), NOW)
     j.still_running(build_ref(new, started="0001-01-01T00:00:00Z"), NOW)
-    assert j.done and j.counts.running == 2
+    assert j.finished.is_set() and j.counts.running == 2
     await j.close()
     assert read_checkpoint(tmp_path, "j").floor == new
 
 
 async def test_given_up_builds_settle_and_stop_holding_the_floor(tmp_path):
     ref = build_ref(300)
-    for attempt in range(1, MAX_FAILED_ATTEMPTS + 1):
+    for attempt in range(1, GIVE_UP_AFTER_RUNS + 1):
         j = ledger(tmp_path)
         settled = await j.open(lock_wait=0, horizon=None)
         assert settled.given_up == frozenset()
         j.begin(Found(candidates=[ref], unsettled={300}, complete=True, newest=300))
         reason = j.failed(ref, "malformed finished.json", permanent=True)
-        assert f"attempt {attempt}/{MAX_FAILED_ATTEMPTS}" in reason
+        assert f"attempt {attempt}/{GIVE_UP_AFTER_RUNS}" in reason
         await j.close()
     assert read_checkpoint(tmp_path, "j").floor == 301
     j = ledger(tmp_path)

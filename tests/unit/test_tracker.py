@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler.retry import GIVE_UP_AFTER_RUNS
 from crawler.tracker import (
-    MAX_FAILED_ATTEMPTS,
     FailureLog,
     JobLocked,
+    TrackedIds,
     Tracker,
     TrackerError,
-    TrackerState,
     parse_tracker,
     read_tracker_summary,
     tracker_path,
@@ -117,7 +117,7 @@ async def tracker(tmp_path: Path) -> Any:
 
 
 async def test_load_missing_file(tracker: Tracker) -> None:
-    assert await tracker.load() == TrackerState(frozenset(), None, None)
+    assert await tracker.load() == TrackedIds(frozenset(), None, None)
     assert not tracker.path.exists()
 
 
@@ -304,10 +304,10 @@ def test_failure_log_round_trip(tmp_path: Path) -> None:
     log = FailureLog(tmp_path, JOB).load()
     assert log.entries == {}
     assert log.given_up() == set()
-    for _ in range(MAX_FAILED_ATTEMPTS):
+    for _ in range(GIVE_UP_AFTER_RUNS):
         entry = log.add("1950119109857382400", "bad metadata")
     log.add("16", "unknown repo")
-    assert entry.attempts == MAX_FAILED_ATTEMPTS
+    assert entry.attempts == GIVE_UP_AFTER_RUNS
     assert log.given_up() == {1950119109857382400}
     log.save()
     data = json.loads((tmp_path / f"{JOB}.failures.json").read_text())
@@ -315,7 +315,7 @@ def test_failure_log_round_trip(tmp_path: Path) -> None:
     assert list(data) == ["16", "1950119109857382400"]
     assert data["16"]["reason"] == "unknown repo"
     again = FailureLog(tmp_path, JOB).load()
-    assert again.entries["1950119109857382400"].attempts == MAX_FAILED_ATTEMPTS
+    assert again.entries["1950119109857382400"].attempts == GIVE_UP_AFTER_RUNS
     assert again.given_up() == {1950119109857382400}
 
 
@@ -344,6 +344,7 @@ def test_failure_log_save_without_changes_writes_nothing(tmp_path: Path) -> None
         ('{"5": {"reason": "x"}}', "malformed"),
         ('{"5": {"reason": "x", "attempts": "many", "first": 1, "last": 2}}', "malformed"),
         ('{"5": 3}', "malformed"),
+        ('{"five": {"reason": "x", "attempts": 3, "first": 1, "last": 2}}', "not a build ID"),
     ],
 )
 def test_failure_log_broken_file(tmp_path: Path, body: str, phrase: str) -> None:
