@@ -24,6 +24,18 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+def cli_command(args: list[str]) -> list[str]:
+    """The command line of `python -m crawler ARGS` with this interpreter."""
+    return [sys.executable, "-m", "crawler", *args]
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without Logilica or storage settings (never a token), unbuffered,
+    plus `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOGILICA_", "STORAGE_"))}
+    return {**base, "PYTHONUNBUFFERED": "1", **(env or {})}
+
+
 def run_cli(
     args: list[str],
     *,
@@ -32,11 +44,9 @@ def run_cli(
     timeout: float = 180,
 ) -> CliResult:
     """`python -m crawler ARGS` in a clean environment (plus `env`); never inherits a token."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOGILICA_", "STORAGE_"))}
-    base["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.run(
-        [sys.executable, "-m", "crawler", *args],
-        env={**base, **(env or {})},
+        cli_command(args),
+        env=cli_env(env),
         cwd=cwd or REPO_ROOT,
         capture_output=True,
         text=True,

@@ -7,14 +7,19 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crawler.sandbox import Sandbox
+from crawler.sandbox.world import SandboxJob
+from crawler.tracker import parse_tracker
 from tests.conftest import CliResult, run_cli
 
 # A distinctive token, so a leak into output or files can be searched for.
 TOKEN = "tok-E2E-d1st1nct1ve-5ecret-93f1"
+# One pasted by mistake: Logilica refuses it, and it must not leak either.
+WRONG_TOKEN = "tok-WRONG-pa5ted-by-m1stake-41b8"
 # Retries in milliseconds instead of seconds: the backoff's first step (Retry-After still counts).
 FAST = {"PROW_CRAWLER_BACKOFF_BASE": "0.02"}
 
@@ -26,45 +31,71 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
+def crawler_args(
+    jobs: Path, tracker_dir: Path | None, *args: str, command: str = "run"
+) -> list[str]:
+    """The CLI's words `COMMAND --jobs JOBS [--tracker-dir TRACKER_DIR] ARGS`."""
+    where = ["--jobs", str(jobs)]
+    if tracker_dir is not None:
+        where += ["--tracker-dir", str(tracker_dir)]
+    return [command, *where, *args]
+
+
+def crawl_args(sb: Sandbox, job: SandboxJob, tracker_dir: Path, *args: str) -> list[str]:
+    """The CLI's words `crawl --job-url URL --repo REPO --tracker-dir DIR ARGS` for one job."""
+    url = sb.job_urls()[job.name]
+    return ["crawl", "--job-url", url, "--repo", job.repo, "--tracker-dir", str(tracker_dir), *args]
+
+
 def run_crawler(
     sb: Sandbox,
     tmp: Path,
     *args: str,
     command: str = "run",
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     jobs: Path | None = None,
 ) -> CliResult:
     """`prow-crawler run --jobs TMP/jobs.yaml --tracker-dir TMP/tracker ARGS` against `sb`.
 
-    The jobs file lists every sandbox job unless it (or `jobs`) already exists.
+    The jobs file lists every sandbox job unless it (or `jobs`) already exists. `env` adds to
+    the sandbox's variables and FAST; a variable set to None there is left out.
     """
     tmp.mkdir(parents=True, exist_ok=True)
     jobs = jobs or tmp / "jobs.yaml"
     if not jobs.exists():
         sb.write_jobs_yaml(jobs)
-    where = ["--jobs", str(jobs)]
-    if command != "validate":
-        where += ["--tracker-dir", str(tmp / "tracker")]
+    tracker_dir = None if command == "validate" else tmp / "tracker"
+    merged = {**sb.env(), **FAST, **(env or {})}
     return run_cli(
-        [command, *where, *args],
-        env={**sb.env(), **FAST, **(env or {})},
+        crawler_args(jobs, tracker_dir, *args, command=command),
+        env={k: v for k, v in merged.items() if v is not None},
     )
 
 
-def run_json(sb: Sandbox, tmp: Path, *args: str, expect: int | None = 0, **kw) -> dict:
-    """run_crawler with --json; the summary document (the exit status checked if `expect`)."""
+def run_json(sb: Sandbox, tmp: Path, *args: str, expect: int | None = 0, **kw: Any) -> dict:
+    """run_crawler with --json; the summary document (the exit status checked if `expect`),
+    plus its output as `_output`."""
     res = run_crawler(sb, tmp, "--json", *args, **kw)
     assert "Traceback" not in res.output, res.output
     if expect is not None:
         assert res.code == expect, res.output
     summary = json.loads(res.stdout)
+    assert summary["exit_code"] == res.code, res.output
     summary["_output"] = res.output
     return summary
 
 
+def set_job_repo(sb: Sandbox, jobs: Path, job: str, repo: str) -> None:
+    """Give `job` a `repo:` in a jobs file written by `sb.write_jobs_yaml`."""
+    url = sb.job_urls()[job]
+    text = jobs.read_text()
+    assert f"- url: {url}\n" in text, f"{job} is not in {jobs}"
+    jobs.write_text(text.replace(f"- url: {url}\n", f"- url: {url}\n    repo: {repo}\n"))
+
+
 def read_tracker(tracker_dir: Path, job: str) -> list[str]:
     """A tracker's IDs in file order, after checking it is valid: whole lines of decimal IDs,
-    none twice."""
+    none twice (not even written another way), and nothing the crawler would repair."""
     path = tracker_dir / f"{job}.txt"
     if not path.exists():
         return []
@@ -73,12 +104,29 @@ def read_tracker(tracker_dir: Path, job: str) -> list[str]:
     lines = text.split("\n")[:-1] if text else []
     assert all(ln.isdigit() for ln in lines), f"{path.name}: a line that is not a build ID"
     assert len(lines) == len(set(lines)), f"{path.name}: a build is tracked twice"
+    ids, note, _ = parse_tracker(text, path.name)
+    assert note is None, note
+    assert len(ids) == len(lines), f"{path.name}: a build is tracked twice"
     return lines
+
+
+def tracked_by_job(tracker_dir: Path) -> dict[str, set[str]]:
+    """Every tracker file in the directory (each checked by read_tracker): job -> IDs."""
+    if not tracker_dir.exists():
+        return {}
+    return {
+        p.stem: set(read_tracker(tracker_dir, p.stem)) for p in sorted(tracker_dir.glob("*.txt"))
+    }
 
 
 def finished_ids(sb: Sandbox, job: str | None = None) -> Counter[str]:
     """Every finished build of the sandbox (of one job), once each: what Logilica must get."""
     return Counter(b.id for b in sb.world.finished_builds() if job is None or b.job == job)
+
+
+def finished_by_job(sb: Sandbox) -> dict[str, set[str]]:
+    """The IDs of each sandbox job's finished builds: job -> IDs (empty for none)."""
+    return {j.name: {b.id for b in j.builds if not b.running} for j in sb.world.jobs}
 
 
 def assert_exactly_once(

@@ -3,62 +3,32 @@ GCS emulator on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from pathlib import Path
-
 import pytest
 
-from crawler.sandbox import Sandbox
-from crawler.tracker import parse_tracker
-from tests.conftest import CliResult, run_cli
-
-TOKEN = "tok-E2E-d1st1nct1ve-5ecret-93f1"
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox(token=TOKEN) as sb:
-        yield sb
-
-
-def crawl(sb: Sandbox, tmp: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
-    tmp.mkdir(parents=True, exist_ok=True)
-    jobs = tmp / "jobs.yaml"
-    if not jobs.exists():
-        sb.write_jobs_yaml(jobs)
-    return run_cli(
-        ["run", "--jobs", str(jobs), "--tracker-dir", str(tmp / "tracker"), *args],
-        env=sb.env() if env is None else env,
-    )
-
-
-def tracked(tmp: Path, job: str) -> list[int]:
-    path = tmp / "tracker" / f"{job}.txt"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    assert text == "" or text.endswith("\n"), "tracker must end with a whole line"
-    ids, note, _ = parse_tracker(text, str(path))
-    assert note is None
-    lines = [int(x) for x in text.split()]
-    assert len(lines) == len(ids), "a build is tracked twice"
-    return lines
-
-
-def finished_ids(sb: Sandbox) -> Counter[str]:
-    return Counter(b.id for b in sb.world.finished_builds())
+from tests.conftest import run_cli
+from tests.e2e.conftest import (
+    TOKEN,
+    WRONG_TOKEN,
+    crawl_args,
+    crawler_args,
+    finished_by_job,
+    finished_ids,
+    read_tracker,
+    run_crawler,
+    run_json,
+    set_job_repo,
+)
 
 
 def test_full_run_uploads_every_finished_build_once_and_tracks_it(sandbox, tmp_path):
-    res = crawl(sandbox, tmp_path, "--limit", "0")
+    res = run_crawler(sandbox, tmp_path, "--limit", "0")
     assert res.code == 0, res.output
     assert sandbox.recorder.count_by_id() == finished_ids(sandbox)
+    done = finished_by_job(sandbox)
     for job in sandbox.world.jobs:
-        done = {int(b.id) for b in job.builds if b.finished is not None}
-        assert set(tracked(tmp_path, job.name)) == done
-        running = [b.id for b in job.builds if b.finished is None]
-        assert not set(map(int, running)) & set(tracked(tmp_path, job.name))
+        tracked = set(read_tracker(tmp_path / "tracker", job.name))
+        assert tracked == done[job.name]
+        assert not {b.id for b in job.builds if b.running} & tracked
     # Every received build object is well formed for its job.
     by_id = {b.id: b for b in sandbox.world.finished_builds()}
     for _repo_id, build in sandbox.recorder.received():
@@ -72,12 +42,10 @@ def test_full_run_uploads_every_finished_build_once_and_tracks_it(sandbox, tmp_p
 
 
 def test_second_run_uploads_nothing_and_reads_one_page_per_job(sandbox, tmp_path):
-    assert crawl(sandbox, tmp_path, "--limit", "0").code == 0
+    assert run_crawler(sandbox, tmp_path, "--limit", "0").code == 0
     posts, pages = sandbox.recorder.posts, sandbox.deck_requests.total()
-    res = crawl(sandbox, tmp_path, "--json")
-    assert res.code == 0, res.output
+    summary = run_json(sandbox, tmp_path)
     assert sandbox.recorder.posts == posts
-    summary = json.loads(res.stdout)
     assert summary["totals"]["uploaded"] == 0 and summary["totals"]["new"] == 0
     # Nothing new: the first page of each job reaches below the floor, so the walk stops
     # there, even for the job whose newest build is still running.
@@ -93,9 +61,7 @@ def test_limited_runs_fill_every_gap_without_duplicates(sandbox, tmp_path):
     while True:
         runs += 1
         assert runs <= 20, "limited runs never caught up"
-        res = crawl(sandbox, tmp_path, "--limit", "7", "--json")
-        assert res.code == 0, res.output
-        summary = json.loads(res.stdout)
+        summary = run_json(sandbox, tmp_path, "--limit", "7")
         for job in summary["jobs"]:
             assert job["uploaded"] <= 7
         if summary["totals"]["uploaded"] == 0:
@@ -107,22 +73,20 @@ def test_limited_runs_fill_every_gap_without_duplicates(sandbox, tmp_path):
 
 
 def test_build_that_finishes_later_is_picked_up(sandbox, tmp_path):
-    assert crawl(sandbox, tmp_path, "--limit", "0").code == 0
-    running = [b for j in sandbox.world.jobs for b in j.builds if b.finished is None]
+    assert run_crawler(sandbox, tmp_path, "--limit", "0").code == 0
+    running = sandbox.world.running_builds()
     assert running, "the default world has a running build"
     build = running[0]
     assert build.id not in sandbox.recorder.count_by_id()
     sandbox.finish_build(build.job, build.id, "FAILURE")
-    res = crawl(sandbox, tmp_path, "--json")
-    assert res.code == 0, res.output
+    run_json(sandbox, tmp_path)
     assert sandbox.recorder.count_by_id()[build.id] == 1
     received = [b for _, b in sandbox.recorder.received() if b["originalID"] == build.id]
     assert received[0]["conclusion"] == "Failure"
 
 
 def test_dry_run_writes_nothing_and_needs_no_token(sandbox, tmp_path):
-    env = {k: v for k, v in sandbox.env().items() if k != "LOGILICA_TOKEN"}
-    res = crawl(sandbox, tmp_path, "--dry-run", "--limit", "0", env=env)
+    res = run_crawler(sandbox, tmp_path, "--dry-run", "--limit", "0", env={"LOGILICA_TOKEN": None})
     assert res.code == 0, res.output
     assert sandbox.recorder.posts == 0
     assert not (tmp_path / "tracker").exists() or not any((tmp_path / "tracker").glob("*.txt"))
@@ -133,7 +97,7 @@ def test_dry_run_writes_nothing_and_needs_no_token(sandbox, tmp_path):
 
 
 def test_dry_run_verbose_shows_full_objects(sandbox, tmp_path):
-    res = crawl(sandbox, tmp_path, "--dry-run", "--limit", "1", "--verbose")
+    res = run_crawler(sandbox, tmp_path, "--dry-run", "--limit", "1", "--verbose")
     assert res.code == 0, res.output
     assert '"originalID"' in res.stdout and '"stages"' in res.stdout
     assert TOKEN not in res.output
@@ -141,38 +105,34 @@ def test_dry_run_verbose_shows_full_objects(sandbox, tmp_path):
 
 def test_unknown_repository_fails_only_its_job(sandbox, tmp_path):
     first, *others = sandbox.world.jobs
-    sandbox.write_jobs_yaml(tmp_path / "jobs.yaml")
-    text = (tmp_path / "jobs.yaml").read_text()
-    url = sandbox.job_urls()[first.name]
-    text = text.replace(f"- url: {url}\n", f"- url: {url}\n    repo: nobody/unknown-repo\n")
-    (tmp_path / "jobs.yaml").write_text(text)
-    res = crawl(sandbox, tmp_path, "--limit", "0")
+    jobs = sandbox.write_jobs_yaml(tmp_path / "jobs.yaml")
+    set_job_repo(sandbox, jobs, first.name, "nobody/unknown-repo")
+    res = run_crawler(sandbox, tmp_path, "--limit", "0")
     assert res.code == 1, res.output
     assert "nobody/unknown-repo" in res.output
-    assert tracked(tmp_path, first.name) == []
+    assert read_tracker(tmp_path / "tracker", first.name) == []
     received = sandbox.recorder.count_by_id()
+    done = finished_by_job(sandbox)
     for job in others:
-        done = {b.id for b in job.builds if b.finished is not None}
-        assert done <= set(received)
-        assert {int(i) for i in done} == set(tracked(tmp_path, job.name))
+        assert done[job.name] <= set(received)
+        assert done[job.name] == set(read_tracker(tmp_path / "tracker", job.name))
 
 
 def test_missing_token_is_a_usage_error(sandbox, tmp_path):
-    env = {k: v for k, v in sandbox.env().items() if k != "LOGILICA_TOKEN"}
-    res = crawl(sandbox, tmp_path, env=env)
+    res = run_crawler(sandbox, tmp_path, env={"LOGILICA_TOKEN": None})
     assert res.code == 2
     assert "LOGILICA_TOKEN" in res.stderr
     assert sandbox.deck_requests.total() == 0
 
 
 def test_wrong_token_fails_without_leaking_it(sandbox, tmp_path):
-    env = {**sandbox.env(), "LOGILICA_TOKEN": "tok-WRONG-also-secret-77"}
-    res = crawl(sandbox, tmp_path / "right", "--verbose", "--json")
+    res = run_crawler(sandbox, tmp_path / "right", "--verbose", "--json")
     assert res.code == 0  # sanity: the right token works
-    res = crawl(sandbox, tmp_path / "wrong", "--verbose", "--json", env=env)
+    wrong = {"LOGILICA_TOKEN": WRONG_TOKEN}
+    res = run_crawler(sandbox, tmp_path / "wrong", "--verbose", "--json", env=wrong)
     assert res.code == 1
     assert "LOGILICA_TOKEN" in res.output  # the hint names the variable...
-    assert "tok-WRONG-also-secret-77" not in res.output  # ...never its value
+    assert WRONG_TOKEN not in res.output  # ...never its value
     assert TOKEN not in res.output
 
 
@@ -207,59 +167,34 @@ def test_config_errors_exit_2_with_file_and_line(tmp_path, content, expected):
 
 def test_crawl_single_job_by_url(sandbox, tmp_path):
     job = next(j for j in sandbox.world.jobs if j.kind == "presubmit")
-    url = sandbox.job_urls()[job.name]
-    res = run_cli(
-        [
-            "crawl",
-            "--job-url",
-            url,
-            "--repo",
-            job.repo,
-            "--tracker-dir",
-            str(tmp_path / "t"),
-            "--limit",
-            "0",
-        ],
-        env=sandbox.env(),
-    )
+    res = run_cli(crawl_args(sandbox, job, tmp_path / "t", "--limit", "0"), env=sandbox.env())
     assert res.code == 0, res.output
-    done = {int(b.id) for b in job.builds if b.finished is not None}
-    assert set(tracked_dir(tmp_path / "t", job.name)) == done
+    done = finished_by_job(sandbox)[job.name]
+    assert set(read_tracker(tmp_path / "t", job.name)) == done
     prs = [b for _, b in sandbox.recorder.received() if b["pullRequestUrls"]]
     assert len(prs) == len(done)
     assert all(b["triggeredBy"]["name"] for b in prs)
 
 
-def tracked_dir(directory: Path, job: str) -> list[int]:
-    return [int(x) for x in (directory / f"{job}.txt").read_text().split()]
-
-
 def test_status_reports_tracked_builds_without_network(sandbox, tmp_path):
-    assert crawl(sandbox, tmp_path, "--limit", "0").code == 0
+    assert run_crawler(sandbox, tmp_path, "--limit", "0").code == 0
     pages = sandbox.deck_requests.total()
-    res = run_cli(
-        [
-            "status",
-            "--jobs",
-            str(tmp_path / "jobs.yaml"),
-            "--tracker-dir",
-            str(tmp_path / "tracker"),
-        ]
-    )
+    # No sandbox environment: status needs neither the network nor a token.
+    res = run_cli(crawler_args(tmp_path / "jobs.yaml", tmp_path / "tracker", command="status"))
     assert res.code == 0, res.output
-    for job in sandbox.world.jobs:
-        done = [int(b.id) for b in job.builds if b.finished is not None]
-        assert f"{job.name}: tracked={len(done)} newest={max(done)} failed=0" in res.stdout
+    for job, done in finished_by_job(sandbox).items():
+        newest = max(done, key=int)
+        assert f"{job}: tracked={len(done)} newest={newest} failed=0" in res.stdout
     assert sandbox.deck_requests.total() == pages
 
 
 def test_only_named_jobs_run(sandbox, tmp_path):
     name = sandbox.world.jobs[1].name
-    res = crawl(sandbox, tmp_path, "--job", name, "--limit", "0")
+    res = run_crawler(sandbox, tmp_path, "--job", name, "--limit", "0")
     assert res.code == 0, res.output
     got = {b["name"] for _, b in sandbox.recorder.received()}
     assert got == {name}
-    res = crawl(sandbox, tmp_path, "--job", "no-such-job")
+    res = run_crawler(sandbox, tmp_path, "--job", "no-such-job")
     assert res.code == 2 and "no-such-job" in res.stderr
 
 

@@ -14,12 +14,10 @@ see the measured figures (duplicates per kill).
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,19 +25,24 @@ from pathlib import Path
 import pytest
 
 from crawler.sandbox import Faults, Sandbox, generated_world
-from tests.conftest import REPO_ROOT, CliResult, run_cli
+from tests.conftest import REPO_ROOT, CliResult, cli_command, cli_env, run_cli
+from tests.e2e.conftest import (
+    TOKEN,
+    WRONG_TOKEN,
+    crawl_args,
+    crawler_args,
+    finished_by_job,
+    run_json,
+    set_job_repo,
+    tracked_by_job,
+)
 
-TOKEN = "tok-CRASH-d1st1nct1ve-5ecret-7a2c9e"
-WRONG_TOKEN = "tok-WRONG-pa5ted-by-m1stake-41b8"
 BATCH = 5
 CONCURRENCY = 4
 BOUND = CONCURRENCY * BATCH  # builds Logilica may have confirmed but no tracker yet records
+# The whole backlog in small batches: at most BOUND builds in Logilica's hands at once.
+BACKFILL = ("--limit", "0", "--batch-size", str(BATCH), "--logilica-concurrency", str(CONCURRENCY))
 WAIT = 90.0  # bound on any single wait for progress or exit (a loaded 2-core machine)
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOGILICA_", "STORAGE_"))}
-    return {**base, "PYTHONUNBUFFERED": "1", **extra}
 
 
 class Cli:
@@ -54,8 +57,8 @@ class Cli:
         self.err_path = workdir / f"cli-{Cli._seq}.err"
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "crawler", *args],
-                env=_env(env),
+                cli_command(args),
+                env=cli_env(env),
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -109,6 +112,7 @@ def settle(sb: Sandbox) -> None:
 
 
 def reads_total(sb: Sandbox) -> int:
+    """Requests to deck and GCS so far."""
     return sb.deck_requests.total() + sb.gcs_requests.total()
 
 
@@ -119,30 +123,13 @@ def downloads(sb: Sandbox) -> int:
 
 
 def received_total(sb: Sandbox) -> int:
+    """Builds received by Logilica, each time counted."""
     return sum(sb.recorder.count_by_id().values())
 
 
-def check_trackers(directory: Path) -> dict[str, set[str]]:
-    """Every tracker file valid: whole lines, digits only, no ID twice. Job -> IDs."""
-    out: dict[str, set[str]] = {}
-    if not directory.exists():
-        return out
-    for path in sorted(directory.glob("*.txt")):
-        text = path.read_text(encoding="ascii")
-        assert text == "" or text.endswith("\n"), f"{path.name}: torn last line {text[-30:]!r}"
-        lines = text.split("\n")[:-1] if text else []
-        assert all(ln.isdigit() for ln in lines), f"{path.name}: a line that is not a build ID"
-        assert len(lines) == len(set(lines)), f"{path.name}: a build is tracked twice"
-        out[path.stem] = set(lines)
-    return out
-
-
-def all_tracked(directory: Path) -> set[str]:
-    return set().union(*check_trackers(directory).values())
-
-
-def finished_by_job(sb: Sandbox) -> dict[str, set[str]]:
-    return {j.name: {b.id for b in j.builds if not b.running} for j in sb.world.jobs}
+def all_tracked(tracker_dir: Path) -> set[str]:
+    """Every ID in the directory's tracker files (each checked by read_tracker)."""
+    return set().union(*tracked_by_job(tracker_dir).values())
 
 
 def assert_complete(sb: Sandbox, tracker_dir: Path) -> None:
@@ -151,30 +138,14 @@ def assert_complete(sb: Sandbox, tracker_dir: Path) -> None:
     received = set(sb.recorder.count_by_id())
     lost = set().union(*expected.values()) - received
     assert not lost, f"{len(lost)} finished builds never reached Logilica"
-    trackers = check_trackers(tracker_dir)
+    trackers = tracked_by_job(tracker_dir)
     for job, ids in expected.items():
         assert trackers.get(job, set()) == ids, f"{job}: tracker differs from finished builds"
 
 
 def duplicates(sb: Sandbox) -> dict[str, int]:
+    """Builds Logilica received more than once: ID -> times."""
     return {k: n for k, n in sb.recorder.count_by_id().items() if n > 1}
-
-
-def run_args(jobs: Path, tracker_dir: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--jobs",
-        str(jobs),
-        "--tracker-dir",
-        str(tracker_dir),
-        "--limit",
-        "0",
-        "--batch-size",
-        str(BATCH),
-        "--logilica-concurrency",
-        str(CONCURRENCY),
-        *extra,
-    ]
 
 
 # -- 1. SIGKILL at random moments -------------------------------------------------------------
@@ -185,7 +156,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     world = generated_world(8, 40, running_per_job=1, seed=3)
     with Sandbox(world, token=TOKEN, faults=Faults(latency=rng.uniform(0.02, 0.05))) as sb:
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
-        args = run_args(jobs, tdir)
+        args = crawler_args(jobs, tdir, *BACKFILL)
         unrecorded_before: set[str] = set()
         per_kill: list[dict] = []
         for _ in range(12):
@@ -256,10 +227,13 @@ def test_torn_tracker_line_is_repaired_and_the_missing_builds_uploaded(tmp_path)
         tdir.mkdir()
         torn = done[3][:7]
         (tdir / f"{job.name}.txt").write_text("".join(f"{i}\n" for i in done[:3]) + torn)
-        res = run_cli(run_args(sb.write_jobs_yaml(tmp_path), tdir, "--job", job.name), env=sb.env())
+        res = run_cli(
+            crawler_args(sb.write_jobs_yaml(tmp_path), tdir, *BACKFILL, "--job", job.name),
+            env=sb.env(),
+        )
         assert res.code == 0, res.output
         assert f"repaired job={job.name}" in res.output and repr(torn) in res.output
-        assert check_trackers(tdir)[job.name] == set(done)
+        assert tracked_by_job(tdir)[job.name] == set(done)
         counts = sb.recorder.count_by_id()
         assert set(counts) == set(done[3:]) and max(counts.values()) == 1
 
@@ -271,7 +245,7 @@ def test_torn_tracker_line_is_repaired_and_the_missing_builds_uploaded(tmp_path)
 def test_signal_stops_cleanly_and_the_next_run_completes(tmp_path, signum):
     with Sandbox(generated_world(6, 40, seed=7), token=TOKEN, faults=Faults(latency=0.03)) as sb:
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
-        cli = Cli(run_args(jobs, tdir), sb.env(), tmp_path)
+        cli = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path)
         assert wait_until(lambda: received_total(sb) >= 10, "first uploads", cli)
         cli.proc.send_signal(signum)
         res = cli.wait()
@@ -285,7 +259,7 @@ def test_signal_stops_cleanly_and_the_next_run_completes(tmp_path, signum):
         assert 0 < len(tracked) < len(set().union(*finished_by_job(sb).values()))
         untracked = received - tracked  # a clean stop records what Logilica confirmed
         assert len(untracked) <= BOUND
-        res = Cli(run_args(jobs, tdir), sb.env(), tmp_path).wait()
+        res = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path).wait()
         assert res.code == 0, res.output
         assert_complete(sb, tdir)
         print(
@@ -298,7 +272,7 @@ def test_second_sigterm_exits_at_once_with_valid_trackers(tmp_path):
     # Slow Logilica: the graceful stop after the first SIGTERM takes a while.
     with Sandbox(generated_world(6, 40, seed=7), token=TOKEN, faults=Faults(latency=0.15)) as sb:
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
-        cli = Cli(run_args(jobs, tdir), sb.env(), tmp_path)
+        cli = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path)
         assert wait_until(lambda: received_total(sb) >= 5, "first uploads", cli)
         cli.proc.send_signal(signal.SIGTERM)
         time.sleep(0.1)
@@ -313,7 +287,7 @@ def test_second_sigterm_exits_at_once_with_valid_trackers(tmp_path):
         settle(sb)
         tracked = all_tracked(tdir)
         assert tracked <= set(sb.recorder.count_by_id())
-        res = Cli(run_args(jobs, tdir), sb.env(), tmp_path).wait()
+        res = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path).wait()
         assert res.code == 0, res.output
         assert_complete(sb, tdir)
         print(f"\ndouble SIGTERM: exit 143 after {took:.2f} s, duplicates={len(duplicates(sb))}")
@@ -323,6 +297,7 @@ def test_second_sigterm_exits_at_once_with_valid_trackers(tmp_path):
 
 
 def _skipped(stderr: str) -> dict[str, str]:
+    """The `skipped job=` lines of a run's stderr: job -> line."""
     out = {}
     for line in stderr.splitlines():
         if line.startswith("skipped job="):
@@ -333,8 +308,8 @@ def _skipped(stderr: str) -> dict[str, str]:
 def test_overlapping_runs_split_the_jobs_and_upload_nothing_twice(tmp_path):
     with Sandbox(generated_world(6, 30, seed=11), token=TOKEN, faults=Faults(latency=0.03)) as sb:
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
-        first = Cli(run_args(jobs, tdir), sb.env(), tmp_path)
-        second = Cli(run_args(jobs, tdir), sb.env(), tmp_path)
+        first = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path)
+        second = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path)
         results = [first.wait(), second.wait()]
         for res in results:
             assert res.code == 0, res.output
@@ -358,14 +333,16 @@ def test_overlapping_runs_split_the_jobs_and_upload_nothing_twice(tmp_path):
 def test_run_with_wait_lock_waits_then_finds_nothing_new(tmp_path):
     with Sandbox(generated_world(6, 30, seed=11), token=TOKEN, faults=Faults(latency=0.03)) as sb:
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
-        first = Cli(run_args(jobs, tdir), sb.env(), tmp_path)
+        first = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path)
         n = len(sb.world.jobs)
         assert wait_until(
             lambda: first.stderr().count("discovered job=") == n,
             "the first run to lock every job",
             first,
         )
-        second = Cli(run_args(jobs, tdir, "--wait-lock", "2m", "--json"), sb.env(), tmp_path)
+        second = Cli(
+            crawler_args(jobs, tdir, *BACKFILL, "--wait-lock", "2m", "--json"), sb.env(), tmp_path
+        )
         res = second.wait()
         assert not first.running(), "the waiting run finished before the lock holder"
         assert first.wait().code == 0
@@ -384,7 +361,9 @@ def test_run_with_wait_lock_waits_then_finds_nothing_new(tmp_path):
 def test_deadline_stops_cleanly_and_a_later_run_completes(tmp_path):
     with Sandbox(generated_world(6, 40, seed=19), token=TOKEN, faults=Faults(latency=0.05)) as sb:
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
-        res = Cli(run_args(jobs, tdir, "--deadline", "2s", "--json"), sb.env(), tmp_path).wait()
+        res = Cli(
+            crawler_args(jobs, tdir, *BACKFILL, "--deadline", "2s", "--json"), sb.env(), tmp_path
+        ).wait()
         assert res.code in (0, 1), res.output
         assert "Traceback" not in res.output
         summary = json.loads(res.stdout)
@@ -396,7 +375,7 @@ def test_deadline_stops_cleanly_and_a_later_run_completes(tmp_path):
         tracked = all_tracked(tdir)
         assert tracked <= set(sb.recorder.count_by_id())
         assert summary["totals"]["uploaded"] == len(tracked)
-        res = Cli(run_args(jobs, tdir), sb.env(), tmp_path).wait()
+        res = Cli(crawler_args(jobs, tdir, *BACKFILL), sb.env(), tmp_path).wait()
         assert res.code == 0, res.output
         assert_complete(sb, tdir)
         print(
@@ -409,6 +388,7 @@ def test_deadline_stops_cleanly_and_a_later_run_completes(tmp_path):
 
 
 def _failures(tdir: Path, job: str) -> dict[str, dict]:
+    """A job's failures file: build ID -> its record."""
     return json.loads((tdir / f"{job}.failures.json").read_text())
 
 
@@ -422,22 +402,16 @@ def test_permanent_failures_are_given_up_after_three_runs(tmp_path, mode):
         jobs, tdir = sb.write_jobs_yaml(tmp_path), tmp_path / "tracker"
         reason = "HTTP 422"
         if mode == "unknown_repo":
-            url = sb.job_urls()[bad.name]
-            text = jobs.read_text()
-            repo_line = f"- url: {url}\n    repo: nobody/unknown\n"
-            jobs.write_text(text.replace(f"- url: {url}\n", repo_line))
+            set_job_repo(sb, jobs, bad.name, "nobody/unknown")
             reason = "repository nobody/unknown is not known to Logilica"
         bad_ids = finished_by_job(sb)[bad.name]
 
         def run(*extra: str) -> dict:
             # A 4xx batch is retried build by build: let those POSTs go out quickly.
-            args = run_args(jobs, tdir, "--json", "--logilica-rps", "100", *extra)
-            res = run_cli(args, env=sb.env())
-            assert "Traceback" not in res.output
-            summary = json.loads(res.stdout)
-            assert summary["exit_code"] == res.code
+            summary = run_json(
+                sb, tmp_path, *BACKFILL, "--logilica-rps", "100", *extra, expect=None
+            )
             summary["_job"] = next(j for j in summary["jobs"] if j["name"] == bad.name)
-            summary["_output"] = res.output
             return summary
 
         for attempt in (1, 2, 3):
@@ -465,7 +439,7 @@ def test_permanent_failures_are_given_up_after_three_runs(tmp_path, mode):
         assert fourth <= 2 * len(sb.world.jobs) < reads, (fourth, reads)
         assert {f["attempts"] for f in _failures(tdir, bad.name).values()} == {3}
 
-        res = run_cli(["status", "--jobs", str(jobs), "--tracker-dir", str(tdir)])
+        res = run_cli(crawler_args(jobs, tdir, command="status"))
         assert res.code == 0, res.output
         assert f"{bad.name}: tracked=0 newest=- failed={len(bad_ids)}" in res.stdout
         for build_id in bad_ids:
@@ -487,12 +461,14 @@ def test_permanent_failures_are_given_up_after_three_runs(tmp_path, mode):
 
 
 def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def _assert_no_secret(text: str, where: str) -> None:
+    """Neither token, nor any 12 characters of one, is in `text`."""
     for secret in (TOKEN, WRONG_TOKEN):
         # Any 12 characters of it: a message cut short must not show a piece of it either.
         for i in range(len(secret) - 11):
@@ -519,14 +495,15 @@ def test_token_never_appears_in_output_or_files(tmp_path):
         refused_url = f"http://127.0.0.1:{_closed_port()}/api/import/v1"
         slow = {
             "connection refused": Cli(
-                run_args(jobs, tmp_path / "t-refused", "--verbose"),
+                crawler_args(jobs, tmp_path / "t-refused", *BACKFILL, "--verbose"),
                 {**env, "LOGILICA_API_URL": refused_url},
                 tmp_path,
             ),
             "logilica 503 until giving up": Cli(
-                run_args(
+                crawler_args(
                     sb500.write_jobs_yaml(tmp_path / "jobs500.yaml"),
                     tmp_path / "t-500",
+                    *BACKFILL,
                     "--verbose",
                     "--json",
                 ),
@@ -539,30 +516,18 @@ def test_token_never_appears_in_output_or_files(tmp_path):
             return record(name, run_cli(args, env=env), codes)
 
         tdir = tmp_path / "t-main"
-        run("dry run", [*run_args(jobs, tdir, "--dry-run", "--verbose")])
-        run("run --verbose", [*run_args(jobs, tdir, "--verbose"), "--limit", "3"])
-        run("run --json", [*run_args(jobs, tdir, "--json"), "--limit", "3"])
-        run("run", run_args(jobs, tdir))
+        run("dry run", [*crawler_args(jobs, tdir, *BACKFILL, "--dry-run", "--verbose")])
+        run("run --verbose", [*crawler_args(jobs, tdir, *BACKFILL, "--verbose"), "--limit", "3"])
+        run("run --json", [*crawler_args(jobs, tdir, *BACKFILL, "--json"), "--limit", "3"])
+        run("run", crawler_args(jobs, tdir, *BACKFILL))
         job = sb.world.jobs[0]
-        crawl = [
-            "crawl",
-            "--job-url",
-            sb.job_urls()[job.name],
-            "--repo",
-            job.repo,
-            "--tracker-dir",
-            str(tmp_path / "t-crawl"),
-            "--limit",
-            "0",
-            "--verbose",
-        ]
-        run("crawl", crawl)
+        run("crawl", crawl_args(sb, job, tmp_path / "t-crawl", "--limit", "0", "--verbose"))
         run("status", ["status", "--jobs", str(jobs), "--tracker-dir", str(tdir)])
         run("validate", ["validate", "--jobs", str(jobs)])
         wrong = {**env, "LOGILICA_TOKEN": WRONG_TOKEN}
         res = run(
             "wrong token",
-            run_args(jobs, tmp_path / "t-401", "--verbose", "--json"),
+            crawler_args(jobs, tmp_path / "t-401", *BACKFILL, "--verbose", "--json"),
             codes=(1,),
             env=wrong,
         )
@@ -571,19 +536,23 @@ def test_token_never_appears_in_output_or_files(tmp_path):
         # A Logilica that echoes the request's headers (token included) in its error bodies.
         sb.faults.echo_headers = True
         sb.faults.reject_repos = frozenset({job.repo})
-        res = run("echoed headers", run_args(jobs, tmp_path / "t-echo", "--verbose"), codes=(1,))
+        res = run(
+            "echoed headers",
+            crawler_args(jobs, tmp_path / "t-echo", *BACKFILL, "--verbose"),
+            codes=(1,),
+        )
         assert "HTTP 422" in res.output and "request_headers" in res.output
         sb.faults.reject_repos = frozenset()
         run(
             "wrong token, echoed",
-            run_args(jobs, tmp_path / "t-401e", "--json"),
+            crawler_args(jobs, tmp_path / "t-401e", *BACKFILL, "--json"),
             codes=(1,),
             env=wrong,
         )
 
         # Ctrl-C in the middle of a run.
         sb.faults.latency = 0.05
-        cli = Cli(run_args(jobs, tmp_path / "t-int", "--verbose"), env, tmp_path)
+        cli = Cli(crawler_args(jobs, tmp_path / "t-int", *BACKFILL, "--verbose"), env, tmp_path)
         before = received_total(sb)
         assert wait_until(lambda: received_total(sb) > before, "uploads", cli)
         cli.proc.send_signal(signal.SIGINT)

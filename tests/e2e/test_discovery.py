@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pytest
-
 from crawler.config import shard_of
-from crawler.sandbox import Sandbox
-from tests.conftest import run_cli
-
-TOKEN = "tok-discovery-5ecret-4411"
-
-
-@pytest.fixture
-def sandbox():
-    with Sandbox(token=TOKEN) as sb:
-        yield sb
-
-
-def run(sb: Sandbox, tmp: Path, *args: str, trackers: str = "tracker") -> dict:
-    jobs = tmp / "jobs.yaml"
-    if not jobs.exists():
-        sb.write_jobs_yaml(jobs)
-    res = run_cli(
-        ["run", "--jobs", str(jobs), "--tracker-dir", str(tmp / trackers), "--json", *args],
-        env=sb.env(),
-    )
-    assert res.code == 0, res.output
-    return json.loads(res.stdout)
-
-
-def tracked(directory: Path) -> dict[str, set[int]]:
-    return {
-        p.stem: {int(x) for x in p.read_text().split()} for p in sorted(directory.glob("*.txt"))
-    }
+from tests.e2e.conftest import finished_by_job, run_crawler, run_json, tracked_by_job
 
 
 def test_deck_and_gcs_discovery_find_the_same_builds(sandbox, tmp_path):
-    deck = run(sandbox, tmp_path, "--discovery", "deck", "--dry-run", "--limit", "0")
-    gcs = run(sandbox, tmp_path, "--discovery", "gcs", "--dry-run", "--limit", "0")
+    deck = run_json(sandbox, tmp_path, "--discovery", "deck", "--dry-run", "--limit", "0")
+    gcs = run_json(sandbox, tmp_path, "--discovery", "gcs", "--dry-run", "--limit", "0")
     finished = len(sandbox.world.finished_builds())
     assert deck["totals"]["uploaded"] == gcs["totals"]["uploaded"] == finished
     # Deck knows what is running from the page; the listing finds out from GCS (404).
@@ -50,15 +18,12 @@ def test_deck_and_gcs_discovery_find_the_same_builds(sandbox, tmp_path):
 
 
 def test_gcs_discovery_uploads_everything_once_including_presubmits(sandbox, tmp_path):
-    summary = run(sandbox, tmp_path, "--discovery", "gcs", "--limit", "0")
+    summary = run_json(sandbox, tmp_path, "--discovery", "gcs", "--limit", "0")
     # Listing, not walking: deck's newest page only, the truth the listing is checked against.
     assert summary["requests"]["deck"] == len(sandbox.world.jobs)
     counts = sandbox.recorder.count_by_id()
     assert counts == {b.id: 1 for b in sandbox.world.finished_builds()}
-    want = {
-        j.name: {int(b.id) for b in j.builds if b.finished is not None} for j in sandbox.world.jobs
-    }
-    assert tracked(tmp_path / "tracker") == want
+    assert tracked_by_job(tmp_path / "tracker") == finished_by_job(sandbox)
     # Presubmits found through pr-logs/directory carry their PR, as with deck discovery.
     presubmit_ids = {
         b.id for j in sandbox.world.jobs if j.kind == "presubmit" for b in j.builds if b.finished
@@ -71,7 +36,7 @@ def test_gcs_discovery_uploads_everything_once_including_presubmits(sandbox, tmp
 
 def test_gcs_discovery_with_limit_fills_every_gap(sandbox, tmp_path):
     for _ in range(15):
-        summary = run(sandbox, tmp_path, "--discovery", "gcs", "--limit", "9")
+        summary = run_json(sandbox, tmp_path, "--discovery", "gcs", "--limit", "9")
         if summary["totals"]["uploaded"] == 0:
             break
     counts = sandbox.recorder.count_by_id()
@@ -83,12 +48,12 @@ def test_gcs_discovery_with_limit_fills_every_gap(sandbox, tmp_path):
 
 
 def test_auto_discovery_lists_while_catching_up_then_uses_deck(sandbox, tmp_path):
-    first = run(sandbox, tmp_path, "--limit", "0")
+    first = run_json(sandbox, tmp_path, "--limit", "0")
     # Empty trackers: a backfill, listed from GCS after one look at each newest page.
     assert first["requests"]["deck"] == len(sandbox.world.jobs)
     assert {j["discovery"] for j in first["jobs"]} == {"gcs"}
     assert sum(sandbox.recorder.count_by_id().values()) == len(sandbox.world.finished_builds())
-    second = run(sandbox, tmp_path)
+    second = run_json(sandbox, tmp_path)
     assert second["totals"]["uploaded"] == 0
     # Up to date: one deck page per job...
     assert second["requests"]["deck"] == len(sandbox.world.jobs)
@@ -101,7 +66,7 @@ def test_shards_split_jobs_disjointly_and_cover_them(sandbox, tmp_path):
     names = [j.name for j in sandbox.world.jobs]
     seen: list[str] = []
     for index in range(3):
-        summary = run(sandbox, tmp_path, "--shard", f"{index}/3", "--limit", "0")
+        summary = run_json(sandbox, tmp_path, "--shard", f"{index}/3", "--limit", "0")
         ran = [j["name"] for j in summary["jobs"]]
         assert ran == [n for n in names if shard_of(n, 3) == index]
         seen += ran
@@ -110,8 +75,7 @@ def test_shards_split_jobs_disjointly_and_cover_them(sandbox, tmp_path):
 
 
 def test_bad_discovery_and_shard_are_usage_errors(sandbox, tmp_path):
-    sandbox.write_jobs_yaml(tmp_path / "jobs.yaml")
     for args, word in ((["--discovery", "ftp"], "--discovery"), (["--shard", "3/3"], "--shard")):
-        res = run_cli(["run", "--jobs", str(tmp_path / "jobs.yaml"), *args], env=sandbox.env())
+        res = run_crawler(sandbox, tmp_path, *args)
         assert res.code == 2 and word in res.stderr, res.output
     assert sandbox.deck_requests.total() == 0

@@ -10,39 +10,28 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
-import subprocess
-import sys
 import threading
-from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crawler.sandbox import Faults, Sandbox, generated_world
-from crawler.tracker import parse_tracker
-from tests.conftest import REPO_ROOT, CliResult, run_cli
-
-TOKEN = "tok-FAULTS-5ecret-d0-not-leak-4410"
-# Retries in seconds, not minutes: the backoff's first step (Retry-After is still honoured).
-FAST = {"PROW_CRAWLER_BACKOFF_BASE": "0.02"}
-
-
-def crawl(sb: Sandbox, tmp: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
-    jobs = tmp / "jobs.yaml"
-    if not jobs.exists():
-        sb.write_jobs_yaml(jobs)
-    return run_cli(
-        ["run", "--jobs", str(jobs), "--tracker-dir", str(tmp / "tracker"), *args],
-        env={**sb.env(), **FAST, **(env or {})},
-    )
+from tests.conftest import CliResult, run_cli
+from tests.e2e.conftest import (
+    FAST,
+    TOKEN,
+    assert_exactly_once,
+    read_tracker,
+    run_crawler,
+)
 
 
 def backfill(sb: Sandbox, tmp: Path, *args: str, max_runs: int = 2) -> list[dict]:
     """`run --limit 0 --json` until a run succeeds (at most max_runs); the summaries."""
     summaries = []
     for _ in range(max_runs):
-        res = crawl(sb, tmp, "--limit", "0", "--json", *args)
+        res = run_crawler(sb, tmp, "--limit", "0", "--json", *args)
         assert "Traceback" not in res.output, res.output
         assert res.code in (0, 1), res.output
         summaries.append(json.loads(res.stdout))
@@ -51,62 +40,13 @@ def backfill(sb: Sandbox, tmp: Path, *args: str, max_runs: int = 2) -> list[dict
     return summaries
 
 
-def tracked(tmp: Path, job: str) -> set[str]:
-    path = tmp / "tracker" / f"{job}.txt"
-    if not path.exists():
-        return set()
-    text = path.read_text()
-    assert text == "" or text.endswith("\n"), "tracker must end with a whole line"
-    ids, note, _ = parse_tracker(text, str(path))
-    assert note is None
-    lines = text.split()
-    assert all(x.isdigit() for x in lines)
-    assert len(lines) == len(ids) == len(set(lines)), "a build is tracked twice"
-    return set(lines)
-
-
-def finished_ids(sb: Sandbox) -> Counter[str]:
-    return Counter(b.id for b in sb.world.finished_builds())
-
-
 def assert_job_fails_alone(sb: Sandbox, tmp: Path, job: str, message: str) -> None:
     """A deck-walk run in which `job` fails with `message` and every other job is complete."""
-    res = crawl(sb, tmp, "--limit", "0", "--discovery", "deck")
+    res = run_crawler(sb, tmp, "--limit", "0", "--discovery", "deck")
     assert res.code == 1, res.output
     errors = [ln for ln in res.output.splitlines() if ln.startswith(f"failed job={job}:")]
     assert errors and message in errors[0], res.output
-    assert_exactly_once(sb, tmp, except_jobs=frozenset({job}))
-
-
-def assert_exactly_once(
-    sb: Sandbox,
-    tmp: Path,
-    *,
-    except_jobs: frozenset[str] = frozenset(),
-    except_builds: frozenset[str] = frozenset(),
-) -> None:
-    """Every finished build (but the excepted) received once, none twice; trackers hold
-    exactly what Logilica confirmed."""
-    received = sb.recorder.count_by_id()
-    assert not received or max(received.values()) == 1, "a build was uploaded twice"
-    expected = {
-        b.id
-        for b in sb.world.finished_builds()
-        if b.job not in except_jobs and b.id not in except_builds
-    }
-    assert expected <= set(received), f"missing: {sorted(expected - set(received))[:5]}"
-    assert set(received) <= set(finished_ids(sb)), "uploaded something that is no build"
-    by_id = {b.id: b for b in sb.world.finished_builds()}
-    for _repo, build in sb.recorder.received():
-        src = by_id[build["originalID"]]
-        assert build["name"] == src.job and build["startedAt"] == src.started
-        assert build["url"].endswith(f"/view/gs/{src.bucket}/{src.path}")
-    for job in sb.world.jobs:
-        ids = tracked(tmp, job.name)
-        assert ids <= set(received), "tracked but never confirmed by Logilica"
-        if job.name not in except_jobs:
-            done = {b.id for b in job.builds if not b.running} - except_builds
-            assert ids >= done
+    assert_exactly_once(sb, tmp / "tracker", except_jobs=frozenset({job}))
 
 
 # --- the spec ---------------------------------------------------------------------------------
@@ -182,7 +122,7 @@ def test_chaos_backfill_uploads_everything_once(tmp_path, discovery):
         # Small batches: many POSTs, so Logilica's faults are met as often as the others'.
         summaries = backfill(sb, tmp_path, "--discovery", discovery, "--batch-size", "5")
         injected = faults.injected()
-        assert_exactly_once(sb, tmp_path)
+        assert_exactly_once(sb, tmp_path / "tracker")
         assert TOKEN not in json.dumps(summaries)
     retries = [s["retries"] for s in summaries]
     print(
@@ -230,7 +170,7 @@ def test_transient_fault_is_retried_and_everything_uploaded(tmp_path, spec, faul
     with Sandbox(token=TOKEN, faults=faults) as sb:
         summaries = backfill(sb, tmp_path, *args)
         assert faults.injected()[fault] > 0, f"{fault} never injected"
-        assert_exactly_once(sb, tmp_path)
+        assert_exactly_once(sb, tmp_path / "tracker")
     print(f"\n{spec}: {len(summaries)} run(s), retries {[s['retries'] for s in summaries]}")
     assert summaries[0]["retries"] > 0
 
@@ -241,7 +181,7 @@ def test_retry_after_pauses_every_request_to_the_host(tmp_path):
     with Sandbox(token=TOKEN, faults=faults) as sb:
         summaries = backfill(sb, tmp_path, "--gcs-concurrency", "4", max_runs=1)
         hits = faults.hits("gcs")
-        assert_exactly_once(sb, tmp_path)
+        assert_exactly_once(sb, tmp_path / "tracker")
     refusals = [h for h in hits if h.fault == "burst429"]
     assert len(refusals) >= 2, "both Retry-After forms were used"
     for refused in refusals:
@@ -257,36 +197,12 @@ def test_retry_after_pauses_every_request_to_the_host(tmp_path):
 
 
 def _run_measured(sb: Sandbox, tmp: Path, *args: str) -> tuple[CliResult, int]:
-    """The CLI as a child process; its exit status, output and peak RSS in bytes."""
-    jobs = sb.write_jobs_yaml(tmp / "jobs.yaml")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOGILICA_", "STORAGE_"))}
-    out, err = tmp / "stdout", tmp / "stderr"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "crawler",
-                "run",
-                "--jobs",
-                str(jobs),
-                "--tracker-dir",
-                str(tmp / "tracker"),
-                *args,
-            ],
-            env={**base, **sb.env(), **FAST, "PYTHONUNBUFFERED": "1"},
-            cwd=REPO_ROOT,
-            stdout=stdout,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-        )
-        # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would mix in other tests').
-        proc.wait()
-    # The crawler reports its own peak (VmHWM) in --json: ru_maxrss from wait4 would include
+    """The CLI's exit status and output, and its peak RSS in bytes."""
+    res = run_crawler(sb, tmp, *args)
+    # The crawler reports its own peak (VmHWM) in --json: the child's ru_maxrss would include
     # the size of this pytest process, which the child had until it exec'd.
-    stdout_text = out.read_text()
-    peak = json.loads(stdout_text)["peak_rss_mb"] * 2**20
-    return CliResult(proc.returncode, stdout_text, err.read_text()), int(peak)
+    peak = json.loads(res.stdout)["peak_rss_mb"] * 2**20
+    return res, int(peak)
 
 
 def test_huge_finished_json_is_refused_by_its_size_cap(tmp_path):
@@ -301,7 +217,7 @@ def test_huge_finished_json_is_refused_by_its_size_cap(tmp_path):
         assert res.code == 1, res.output
         failed = [ln for ln in res.output.splitlines() if f"build={victim.id}" in ln]
         assert failed and "byte cap" in failed[0] and "8388608" in failed[0], failed
-        assert_exactly_once(sb, tmp_path, except_builds=frozenset({victim.id}))
+        assert_exactly_once(sb, tmp_path / "tracker", except_builds=frozenset({victim.id}))
         assert victim.id not in sb.recorder.count_by_id()
     print(
         f"\n100 MB finished.json: crawler peak RSS {peak / 2**20:.0f} MiB, "
@@ -326,7 +242,7 @@ def test_job_whose_page_has_no_build_list_fails_alone(tmp_path, field, message):
         setattr(faults, field, frozenset({broken}))
         assert_job_fails_alone(sb, tmp_path, broken, message)
         assert not any(b["name"] == broken for _, b in sb.recorder.received())
-        assert tracked(tmp_path, broken) == set()
+        assert read_tracker(tmp_path / "tracker", broken) == []
         # The broken page was fetched three times (a body cut in transit gets two more tries).
         pages = [h for h in faults.hits("deck") if broken in h.path]
         assert len(pages) == 3
@@ -335,9 +251,9 @@ def test_job_whose_page_has_no_build_list_fails_alone(tmp_path, field, message):
 def test_multi_megabyte_page_still_parses(tmp_path):
     faults = Faults(page_padding=6 * 2**20)
     with Sandbox(token=TOKEN, faults=faults) as sb:
-        res = crawl(sb, tmp_path, "--limit", "0", "--discovery", "deck")
+        res = run_crawler(sb, tmp_path, "--limit", "0", "--discovery", "deck")
         assert res.code == 0, res.output
-        assert_exactly_once(sb, tmp_path)
+        assert_exactly_once(sb, tmp_path / "tracker")
 
 
 def test_page_over_the_cap_fails_its_job(tmp_path):
@@ -361,13 +277,13 @@ def test_permanently_corrupt_object_fails_its_build_after_three_reads(
             b for b in sb.world.finished_builds() if ("finished.json" in b.gzip_files) == gzipped
         )
         faults.corrupt_objects = frozenset({f"{victim.path}/finished.json"})
-        res = crawl(sb, tmp_path, "--limit", "0")
+        res = run_crawler(sb, tmp_path, "--limit", "0")
         assert res.code == 1, res.output
         failed = [ln for ln in res.output.splitlines() if f"build={victim.id}" in ln]
         assert failed and message in failed[0] and "failed for good" in failed[0], res.output
         reads = [h for h in faults.hits("gcs") if h.fault == fault]
         assert len(reads) == 3
-        assert_exactly_once(sb, tmp_path, except_builds=frozenset({victim.id}))
+        assert_exactly_once(sb, tmp_path / "tracker", except_builds=frozenset({victim.id}))
 
 
 class _Witness:
@@ -405,7 +321,8 @@ class _Witness:
 
 
 @pytest.fixture
-def witness():
+def witness() -> Iterator[_Witness]:
+    """A _Witness for one test."""
     w = _Witness()
     yield w
     w.close()
@@ -423,7 +340,7 @@ def test_deck_redirect_to_another_host_fails_the_job(tmp_path, witness):
 def test_logilica_redirect_never_carries_the_token_away(tmp_path, witness):
     faults = Faults(redirect_to=witness.url, redirect_services=frozenset({"logilica"}))
     with Sandbox(token=TOKEN, faults=faults) as sb:
-        res = crawl(sb, tmp_path, "--limit", "0")
+        res = run_crawler(sb, tmp_path, "--limit", "0")
         assert res.code == 1, res.output
         assert "redirected to another host" in res.output
         assert sb.recorder.received() == []
@@ -437,8 +354,8 @@ def test_hostile_page_entries_neither_crash_nor_upload_anything_wrong(tmp_path):
     with Sandbox(token=TOKEN, faults=faults) as sb:
         hostile = sb.world.jobs[2].name
         faults.hostile_jobs = frozenset({hostile})
-        first = crawl(sb, tmp_path, "--limit", "0", "--discovery", "deck")
-        second = crawl(sb, tmp_path, "--limit", "0")  # auto: walks deck once up to date
+        first = run_crawler(sb, tmp_path, "--limit", "0", "--discovery", "deck")
+        second = run_crawler(sb, tmp_path, "--limit", "0")  # auto: walks deck once up to date
         assert faults.injected()["hostile"] >= 2
         for res in (first, second):
             assert "Traceback" not in res.output, res.output
@@ -447,7 +364,7 @@ def test_hostile_page_entries_neither_crash_nor_upload_anything_wrong(tmp_path):
             assert "page entry ID is not a decimal number" in res.output
             assert "does not name this build" in res.output
         # ...and everything real is uploaded once, exactly as GCS describes it.
-        assert_exactly_once(sb, tmp_path)
+        assert_exactly_once(sb, tmp_path / "tracker")
         assert TOKEN not in first.output + second.output
 
 

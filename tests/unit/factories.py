@@ -1,30 +1,46 @@
-"""Test data for the unit tests: job specs, build refs, deck pages and GCS contents, and
-small fakes of the deck and GCS clients (the same verbs, served from memory)."""
+"""Test data for the unit tests: job specs, build refs, deck pages, GCS contents and Logilica
+payloads, hypothesis strategies for JSON, and small fakes of the deck and GCS clients (the same
+verbs, served from memory)."""
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.config import JobSpec
+from hypothesis import strategies as st
+
+from crawler.config import JobSpec, TriggeredBy
 from crawler.errors import RemoteError
 from crawler.gcs import Listing
 from crawler.horizon import SNOWFLAKE_EPOCH_MS
-from crawler.payload import Artifacts
+from crawler.payload import Artifacts, Payload, to_payload
 from crawler.prow import BuildRef, HistoryPage, parse_job_url
+from crawler.sandbox.world import go_json as sandbox_go_json
 
 DECK = "http://deck.test"
 BUCKET = "test-platform-results"
 SHA = "0123456789abcdef0123456789abcdef01234567"
+HEAD_SHA = "fedcba9876543210fedcba9876543210fedcba98"  # a PR's head: what a presubmit tests
+T0, T1 = 1753861234, 1753865012  # started.json's and finished.json's times by default
+# OpenShift CI's deck, and what its uploads say about where they come from.
+OPENSHIFT_DECK = "https://prow.ci.openshift.org"
+ORIGIN = "OpenShift_CI"
+TRIGGER = TriggeredBy(name="OpenShift CI", email="ci@example.com", account_id="openshift-ci")
+
+
+# -- jobs and builds --------------------------------------------------------------------------
 
 
 def job_spec(
-    name: str = "j", *, presubmit: bool = False, bucket: str = BUCKET, **kw: Any
+    name: str = "j", *, presubmit: bool = False, bucket: str = BUCKET, deck: str = DECK, **kw: Any
 ) -> JobSpec:
-    """A JobSpec for a job on the fake deck (periodic unless `presubmit`)."""
+    """A JobSpec for a job on `deck` (the fake one by default; periodic unless `presubmit`)."""
     kind = "pr-logs/directory" if presubmit else "logs"
-    url = parse_job_url(f"{DECK}/job-history/gs/{bucket}/{kind}/{name}")
+    url = parse_job_url(f"{deck}/job-history/gs/{bucket}/{kind}/{name}")
     return JobSpec(name=name, url=url, **kw)
 
 
@@ -34,9 +50,13 @@ def snowflake_at(epoch_seconds: float, seq: int = 0) -> int:
 
 
 def rfc3339(epoch: float) -> str:
-    import time
-
+    """A whole-second UTC timestamp, as deck shows a build's start."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def pr_build_path(org_repo: str, pr: int, job: str, build_id: str) -> str:
+    """A presubmit build's folder: pr-logs/pull/ORG_REPO/PR/JOB/ID."""
+    return f"pr-logs/pull/{org_repo}/{pr}/{job}/{build_id}"
 
 
 def build_ref(
@@ -44,26 +64,187 @@ def build_ref(
     *,
     job: str = "j",
     bucket: str = BUCKET,
+    path: str | None = None,
     result: str = "SUCCESS",
     started: str = "2026-07-30T09:00:00Z",
     **kw: Any,
 ) -> BuildRef:
+    """A BuildRef as a deck page lists it (a periodic's folder logs/JOB/ID unless `path`)."""
     return BuildRef(
         id=str(build_id),
         bucket=bucket,
-        path=f"logs/{job}/{build_id}",
+        path=f"logs/{job}/{build_id}" if path is None else path,
         result=result,
         started=started,
         **kw,
     )
 
 
-def artifacts(started_at: int = 1753861234, finished_at: int = 1753865012, **kw: Any) -> Artifacts:
-    return Artifacts(
-        started={"timestamp": started_at, "repo-commit": SHA},
-        finished={"timestamp": finished_at, "passed": True, "result": "SUCCESS"},
-        **kw,
+# -- GCS documents and the Logilica payload ---------------------------------------------------
+
+
+def started_json(**fields: Any) -> dict[str, Any]:
+    """A started.json (started at T0, commit SHA), `fields` added or replaced."""
+    return {"timestamp": T0, "repo-commit": SHA, **fields}
+
+
+def finished_json(**fields: Any) -> dict[str, Any]:
+    """A finished.json of a build that passed (finished at T1), `fields` added or replaced."""
+    return {"timestamp": T1, "passed": True, "result": "SUCCESS", **fields}
+
+
+def artifacts(
+    started_at: float = T0,
+    finished_at: float = T1,
+    *,
+    result: str = "SUCCESS",
+    repo: str | None = None,
+    **kw: Any,
+) -> Artifacts:
+    """A build's started.json and finished.json: it ended with `result` (passed if SUCCESS),
+    and finished.json's metadata names `repo` if given."""
+    finished = finished_json(timestamp=finished_at, passed=result == "SUCCESS", result=result)
+    if repo is not None:
+        finished["metadata"] = {"repo": repo}
+    return Artifacts(started=started_json(timestamp=started_at), finished=finished, **kw)
+
+
+def payload_for(
+    job: JobSpec, build: BuildRef, art: Artifacts, triggered_by: TriggeredBy = TRIGGER
+) -> Payload:
+    """to_payload for a build of `job`, linked to the job's deck, as OpenShift CI's origin."""
+    return to_payload(
+        job, build, art, deck_base=job.url.base, triggered_by=triggered_by, origin=ORIGIN
     )
+
+
+# -- deck pages -------------------------------------------------------------------------------
+
+
+def go_json(value: Any, *, ascii_only: bool = False) -> str:
+    """JSON as deck writes it into a page (crawler.sandbox's go_json: <, > and & escaped);
+    `ascii_only` also escapes DEL and all non-ASCII as \\uXXXX, as json.dumps does."""
+    text = sandbox_go_json(value)
+    if not ascii_only:
+        return text
+    # Outside strings JSON is plain ASCII, so each such character is a string's: escape it alone.
+    return re.sub(r"[^\x00-\x7e]", lambda m: json.dumps(m.group())[1:-1], text)
+
+
+def page_entry(
+    build_id: Any,
+    *,
+    job: str = "j",
+    bucket: str = BUCKET,
+    path: str | None = None,
+    result: Any = "SUCCESS",
+    started: Any = "2025-07-30T07:00:34Z",
+    duration: Any = 3_600_000_000_000,
+    refs: Any = None,
+    link: Any = None,
+) -> dict[str, Any]:
+    """One allBuilds entry; its SpyglassLink names BUCKET/PATH (logs/JOB/ID by default)
+    unless `link` is given."""
+    if link is None:
+        link = f"/view/gs/{bucket}/{path if path is not None else f'logs/{job}/{build_id}'}"
+    return {
+        "SpyglassLink": link,
+        "ID": build_id,
+        "Started": started,
+        "Duration": duration,
+        "Result": result,
+        "Refs": refs,
+    }
+
+
+def deck_page(
+    entries: Any,
+    *,
+    job: str = "j",
+    history_path: str | None = None,
+    older: int | str | None = None,
+    older_href: str | None = None,
+    raw_all_builds: str | None = None,
+    ascii_only: bool = False,
+    bare: bool = False,
+) -> str:
+    """A job-history page shaped like deck's template (job-history.html) around `entries`
+    (or `raw_all_builds`), with an Older Runs link to `older` or `older_href`; `bare`: only
+    the allBuilds script in the smallest HTML page, no links."""
+    all_builds = (
+        raw_all_builds if raw_all_builds is not None else go_json(entries, ascii_only=ascii_only)
+    )
+    if bare:
+        return (
+            "<!DOCTYPE html>\n<html><head><title>Job History</title>\n"
+            '<script type="text/javascript">\n'
+            f"  var allBuilds = {all_builds};\n"
+            "</script></head><body></body></html>\n"
+        )
+    if history_path is None:
+        history_path = f"/job-history/gs/{BUCKET}/logs/{job}"
+    if older_href is None and older is not None:
+        older_href = f"{history_path}?buildId={older}"
+    older_link = (
+        f'<a href="{older_href}" class="mdl-button">&lt;- Older Runs</a>'
+        if older_href is not None
+        else ""
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <title>Job History: {job}</title>
+  <script type="text/javascript" src="/static/extensions/script.js"></script>
+  <script type="text/javascript">
+    var csrfToken = "abc";
+    var spyglass = true;
+  </script>
+</head>
+<body>
+  <script type="text/javascript">
+    var allBuilds = {all_builds};
+  </script>
+  <script type="text/javascript" src="/static/job_history_bundle.min.js?v=1"></script>
+  <header><h3>Job History: {job}</h3></header>
+  <div class="pagination">
+    <a href="{history_path}" class="mdl-button">Latest Runs</a>
+    {older_link}
+    <a href="{history_path}?buildId=999999999999999999999" class="mdl-button">Newer Runs -&gt;</a>
+  </div>
+  <table id="builds"><tbody></tbody></table>
+  <footer>Showing 20/1234 results</footer>
+</body>
+</html>
+"""
+
+
+# -- hypothesis -------------------------------------------------------------------------------
+
+
+def json_values(
+    *, int_bound: int, finite: bool, max_text: int, max_key: int, max_leaves: int
+) -> st.SearchStrategy[Any]:
+    """Any JSON value json.loads can give (NaN and ±Infinity too unless `finite`): null,
+    booleans, integers within ±int_bound, floats, short strings, small lists and objects."""
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-int_bound, max_value=int_bound),
+        st.floats(allow_nan=not finite, allow_infinity=not finite),
+        st.text(max_size=max_text),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(max_size=max_key), inner, max_size=3)
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+# -- fakes ------------------------------------------------------------------------------------
 
 
 @dataclass

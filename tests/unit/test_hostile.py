@@ -15,78 +15,41 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.config import JobSpec, TriggeredBy
+from crawler.config import TriggeredBy
 from crawler.errors import BuildError
-from crawler.payload import Artifacts, to_payload
-from crawler.prow import (
-    BuildRef,
-    parse_history_page,
-    parse_job_url,
-    started_epoch,
+from crawler.payload import Artifacts
+from crawler.prow import parse_history_page, started_epoch
+from tests.unit.factories import (
+    BUCKET,
+    OPENSHIFT_DECK,
+    SHA,
+    T0,
+    T1,
+    artifacts,
+    deck_page,
+    job_spec,
+    page_entry,
+    payload_for,
+    pr_build_path,
+    started_json,
 )
-from crawler.sandbox.world import go_json
 
-DECK = "https://prow.ci.openshift.org"
-BUCKET = "test-platform-results"
 JOB = "pull-ci-openshift-console-master-e2e"
-PAGE_URL = f"{DECK}/job-history/gs/{BUCKET}/pr-logs/directory/{JOB}"
+PAGE_URL = f"{OPENSHIFT_DECK}/job-history/gs/{BUCKET}/pr-logs/directory/{JOB}"
 TRIGGER = TriggeredBy(name="OpenShift CI", email="", account_id="openshift-ci")
-SHA = "0123456789abcdef0123456789abcdef01234567"
-T0, T1 = 1753861234, 1753865012
+REPO = "openshift/console"
+SPEC = job_spec(JOB, presubmit=True, deck=OPENSHIFT_DECK, repo=REPO)  # `repo:` configured
 
 
-def page(entries: Any) -> str:
-    """A job-history page with the list encoded as Go's html/template does."""
-    return (
-        "<!DOCTYPE html>\n<html><head><title>Job History</title>\n"
-        '<script type="text/javascript">\n'
-        f"  var allBuilds = {go_json(entries)};\n"
-        "</script></head><body></body></html>\n"
-    )
+def folder(build_id: str) -> str:
+    """The GCS folder of JOB's build `build_id` for PR 7."""
+    return pr_build_path("openshift_console", 7, JOB, build_id)
 
 
-def job(repo: str | None = None) -> JobSpec:
-    return JobSpec(name=JOB, url=parse_job_url(PAGE_URL), repo=repo)
-
-
-def folder(build_id: str, pr: int = 7) -> str:
-    return f"pr-logs/pull/openshift_console/{pr}/{JOB}/{build_id}"
-
-
-def entry(build_id: Any, **extra: Any) -> dict[str, Any]:
-    link = f"/view/gs/{BUCKET}/{folder(str(build_id))}"
-    return {
-        "SpyglassLink": link,
-        "ID": build_id,
-        "Started": "2025-07-30T07:40:34Z",
-        "Duration": 1,
-        "Result": "SUCCESS",
-        "Refs": None,
-        **extra,
-    }
-
-
-def artifacts(result: str = "SUCCESS") -> Artifacts:
-    return Artifacts(
-        started={"timestamp": T0, "repo-commit": SHA},
-        finished={
-            "timestamp": T1,
-            "passed": result == "SUCCESS",
-            "result": result,
-            "metadata": {"repo": "openshift/console"},
-        },
-    )
-
-
-def payload_of(build: BuildRef, spec: JobSpec | None = None, art: Artifacts | None = None):
-    return to_payload(
-        spec or job(),
-        build,
-        art or artifacts(),
-        deck_base=DECK,
-        triggered_by=TRIGGER,
-        origin="OpenShift_CI",
-    )
+def entry(build_id: Any, **fields: Any) -> dict[str, Any]:
+    """page_entry for JOB's build `build_id` of PR 7, started 07:40:34, 1 ns long."""
+    fields = {"started": "2025-07-30T07:40:34Z", "duration": 1, **fields}
+    return page_entry(build_id, path=folder(str(build_id)), **fields)
 
 
 # -- build IDs ----------------------------------------------------------------------------------
@@ -95,7 +58,9 @@ def payload_of(build: BuildRef, spec: JobSpec | None = None, art: Artifacts | No
 def test_an_id_with_leading_zeros_is_not_another_build() -> None:
     """`0123` is the integer 123: listed with `123` it would be uploaded and tracked twice
     under two originalIDs. Deck writes IDs as Go formats integers, never with leading zeros."""
-    parsed = parse_history_page(page([entry("123"), entry("0123"), entry("00")]), PAGE_URL)
+    parsed = parse_history_page(
+        deck_page([entry("123"), entry("0123"), entry("00")], bare=True), PAGE_URL
+    )
     assert [b.id for b in parsed.builds] == ["123"]
     assert sorted(s.id for s in parsed.skipped) == ["00", "0123"]
     assert all("decimal" in s.reason for s in parsed.skipped)
@@ -106,7 +71,7 @@ def test_an_id_with_leading_zeros_is_not_another_build() -> None:
     ["-5", "+5", " 5", "5 ", "5x", "0x1F", "1e3", "5.0", "\u0661\u0662", "\uff15", "", "0"],
 )
 def test_ids_that_are_not_plain_decimals_never_become_builds(bad_id: str) -> None:
-    parsed = parse_history_page(page([entry(bad_id)]), PAGE_URL)
+    parsed = parse_history_page(deck_page([entry(bad_id)], bare=True), PAGE_URL)
     if bad_id == "0":  # a canonical decimal: deck's own IDs start at 1, but "0" is no lie
         assert [b.id for b in parsed.builds] == ["0"]
         return
@@ -115,9 +80,9 @@ def test_ids_that_are_not_plain_decimals_never_become_builds(bad_id: str) -> Non
 
 def test_huge_ids_keep_every_digit() -> None:
     huge = "9" * 40
-    parsed = parse_history_page(page([entry(huge), entry("16")]), PAGE_URL)
+    parsed = parse_history_page(deck_page([entry(huge), entry("16")], bare=True), PAGE_URL)
     assert [b.id for b in parsed.builds] == [huge, "16"]
-    payload = payload_of(parsed.builds[0], job("openshift/console"))
+    payload = payload_for(SPEC, parsed.builds[0], artifacts(result="SUCCESS", repo=REPO), TRIGGER)
     assert payload.body["originalID"] == huge
     assert payload.body["url"].endswith(f"/{huge}")
     assert payload.body["stages"][0]["id"] == huge
@@ -202,7 +167,9 @@ def test_hostile_page_fields_give_the_build_gcs_describes(
             }
         ],
     }
-    text = page([entry(build_id, Started=started, Duration=duration, Result=result, Refs=refs)])
+    text = deck_page(
+        [entry(build_id, started=started, duration=duration, result=result, refs=refs)], bare=True
+    )
     parsed = parse_history_page(text, PAGE_URL)
     assert parsed.skipped == []
     (build,) = parsed.builds
@@ -210,15 +177,15 @@ def test_hostile_page_fields_give_the_build_gcs_describes(
     assert build.id == build_id
     assert build.pull is not None and build.pull.author == author and build.pull.number == pr
     assert started_epoch(build) is None or isinstance(started_epoch(build), int)
-    for art in (artifacts("SUCCESS"), artifacts("aborted")):
-        b = payload_of(build, job("openshift/console"), art).body
+    for art in (artifacts(result="SUCCESS", repo=REPO), artifacts(result="aborted", repo=REPO)):
+        b = payload_for(SPEC, build, art, TRIGGER).body
         # What the upload says about time, outcome and identity comes from GCS, not the page.
         assert (b["startedAt"], b["completedAt"]) == (T0, T1)
         assert b["conclusion"] == (
             "Success" if art.finished["result"] == "SUCCESS" else "Cancelled"
         )
         assert b["originalID"] == b["stages"][0]["id"] == build_id
-        assert b["url"] == f"{DECK}/view/gs/{BUCKET}/{folder(build_id)}"
+        assert b["url"] == f"{OPENSHIFT_DECK}/view/gs/{BUCKET}/{folder(build_id)}"
         assert b["repoUrl"] == "https://github.com/openshift/console"
         assert b["commit"] == SHA
         assert b["pullRequestUrls"] == [f"https://github.com/openshift/console/pull/{pr}"]
@@ -235,14 +202,13 @@ def test_hostile_refs_without_a_configured_repo_map_or_fail_clearly(
     """With no `repo:` for the job, the page's Refs name the repository: markup there must
     give a clear BuildError, never a build filed under a repository that is not ORG/NAME."""
     refs = {"org": org, "repo": repo, "pulls": [{"number": pr, "author": "a", "link": link}]}
-    parsed = parse_history_page(page([entry("42", Refs=refs)]), PAGE_URL)
+    parsed = parse_history_page(deck_page([entry("42", refs=refs)], bare=True), PAGE_URL)
     (build,) = parsed.builds
-    art = Artifacts(
-        started={"timestamp": T0, "repo-commit": SHA},
-        finished={"timestamp": T1, "result": "SUCCESS"},
-    )
+    art = Artifacts(started=started_json(), finished={"timestamp": T1, "result": "SUCCESS"})
     try:
-        payload = payload_of(build, job(None), art)
+        payload = payload_for(
+            job_spec(JOB, presubmit=True, deck=OPENSHIFT_DECK), build, art, TRIGGER
+        )
     except BuildError as exc:
         assert "repo" in str(exc)
         return
@@ -257,13 +223,13 @@ def test_hostile_refs_without_a_configured_repo_map_or_fail_clearly(
 @given(
     junk=_text,
     entries=st.lists(
-        st.sampled_from([entry("7"), entry("0007"), "x", None, entry(7), entry("8", Refs=[])]),
+        st.sampled_from([entry("7"), entry("0007"), "x", None, entry(7), entry("8", refs=[])]),
         max_size=6,
     ),
 )
 def test_markup_around_the_build_list_never_breaks_parsing(junk: str, entries: list) -> None:
     """Whatever the HTML around it holds, the list decodes the same (or the page is refused)."""
-    text = page(entries).replace("<head>", f"<head>{junk}", 1)
+    text = deck_page(entries, bare=True).replace("<head>", f"<head>{junk}", 1)
     if "var allBuilds = " in junk:
         return  # a decoy before the real list: not something deck's escaping lets through
     parsed = parse_history_page(text, PAGE_URL)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.config import JobSpec, TriggeredBy
+from crawler.config import JobSpec
 from crawler.errors import BuildError
 from crawler.payload import (
     Artifacts,
@@ -22,42 +22,29 @@ from crawler.payload import (
     started_pull,
     to_payload,
 )
-from crawler.prow import BuildRef, PullRef, parse_job_url
+from crawler.prow import BuildRef, PullRef
+from tests.unit.factories import (
+    BUCKET,
+    HEAD_SHA,
+    OPENSHIFT_DECK,
+    ORIGIN,
+    SHA,
+    T0,
+    T1,
+    TRIGGER,
+    build_ref,
+    finished_json,
+    job_spec,
+    json_values,
+    payload_for,
+    pr_build_path,
+    started_json,
+)
 
-DECK = "https://prow.ci.openshift.org"
-BUCKET = "test-platform-results"
 PERIODIC_JOB = "periodic-ci-codeready-toolchain-toolchain-e2e-master-ci-daily"
 PRESUBMIT_JOB = "pull-ci-codeready-toolchain-toolchain-e2e-master-e2e"
 BUILD_ID = "1950119109857382400"
-T0 = 1753861234
-T1 = 1753865012
-SHA = "0123456789abcdef0123456789abcdef01234567"
-HEAD_SHA = "fedcba9876543210fedcba9876543210fedcba98"
-TRIGGER = TriggeredBy(name="OpenShift CI", email="ci@example.com", account_id="openshift-ci")
-ORIGIN = "OpenShift_CI"
-
-
-def periodic_job(repo: str | None = None) -> JobSpec:
-    url = parse_job_url(f"{DECK}/job-history/gs/{BUCKET}/logs/{PERIODIC_JOB}")
-    return JobSpec(name=PERIODIC_JOB, url=url, repo=repo)
-
-
-def presubmit_job(repo: str | None = None) -> JobSpec:
-    url = parse_job_url(f"{DECK}/job-history/gs/{BUCKET}/pr-logs/directory/{PRESUBMIT_JOB}")
-    return JobSpec(name=PRESUBMIT_JOB, url=url, repo=repo)
-
-
-def periodic_build(**kwargs: Any) -> BuildRef:
-    return BuildRef(
-        id=BUILD_ID,
-        bucket=BUCKET,
-        path=f"logs/{PERIODIC_JOB}/{BUILD_ID}",
-        result="SUCCESS",
-        started="2025-07-30T07:40:34Z",
-        **kwargs,
-    )
-
-
+STARTED = "2025-07-30T07:40:34Z"  # as the builds' deck page shows it
 PULL = PullRef(
     number=1234,
     author="octocat",
@@ -66,31 +53,38 @@ PULL = PullRef(
 )
 
 
+def periodic_job(repo: str | None = None) -> JobSpec:
+    """The periodic job on OpenShift's deck (`repo:` configured if given)."""
+    return job_spec(PERIODIC_JOB, deck=OPENSHIFT_DECK, repo=repo)
+
+
+def presubmit_job(repo: str | None = None) -> JobSpec:
+    """The presubmit job on OpenShift's deck (`repo:` configured if given)."""
+    return job_spec(PRESUBMIT_JOB, presubmit=True, deck=OPENSHIFT_DECK, repo=repo)
+
+
+def periodic_build(**kw: Any) -> BuildRef:
+    """BUILD_ID of the periodic job as its page lists it (SUCCESS); `kw`: more fields."""
+    return build_ref(BUILD_ID, job=PERIODIC_JOB, started=STARTED, **kw)
+
+
 def presubmit_build(pull: PullRef | None = PULL) -> BuildRef:
-    return BuildRef(
-        id=BUILD_ID,
-        bucket=BUCKET,
-        path=f"pr-logs/pull/codeready-toolchain_toolchain-e2e/1234/{PRESUBMIT_JOB}/{BUILD_ID}",
+    """BUILD_ID of the presubmit job, failed, for `pull` of codeready-toolchain/toolchain-e2e."""
+    path = pr_build_path("codeready-toolchain_toolchain-e2e", 1234, PRESUBMIT_JOB, BUILD_ID)
+    return build_ref(
+        BUILD_ID,
+        path=path,
         result="FAILURE",
-        started="2025-07-30T07:40:34Z",
+        started=STARTED,
         org="codeready-toolchain",
         repo="toolchain-e2e",
         pull=pull,
     )
 
 
-def started(**extra: Any) -> dict[str, Any]:
-    return {"timestamp": T0, "repo-commit": SHA, "node": "x", **extra}
-
-
-def finished(**extra: Any) -> dict[str, Any]:
-    return {"timestamp": T1, "passed": True, "result": "SUCCESS", **extra}
-
-
-def payload_for(
-    job: JobSpec, build: BuildRef, art: Artifacts, triggered_by: TriggeredBy = TRIGGER
-) -> Payload:
-    return to_payload(job, build, art, deck_base=DECK, triggered_by=triggered_by, origin=ORIGIN)
+def started(**fields: Any) -> dict[str, Any]:
+    """started_json with a field the mapping does not read (node), as Prow writes it."""
+    return started_json(node="x", **fields)
 
 
 # -- periodic builds --------------------------------------------------------------------------
@@ -99,12 +93,14 @@ def payload_for(
 def test_periodic_payload_with_repo_from_finished_metadata() -> None:
     art = Artifacts(
         started=started(),
-        finished=finished(metadata={"repo": "codeready-toolchain/toolchain-e2e", "revision": 3}),
+        finished=finished_json(
+            metadata={"repo": "codeready-toolchain/toolchain-e2e", "revision": 3}
+        ),
     )
     build = periodic_build()
     assert not needs_prowjob(periodic_job(), build, art.finished)
     payload = payload_for(periodic_job(), build, art)
-    url = f"{DECK}/view/gs/{BUCKET}/logs/{PERIODIC_JOB}/{BUILD_ID}"
+    url = f"{OPENSHIFT_DECK}/view/gs/{BUCKET}/logs/{PERIODIC_JOB}/{BUILD_ID}"
     step = {
         "name": PERIODIC_JOB,
         "startedAt": T0,
@@ -141,7 +137,7 @@ def test_periodic_payload_with_repo_from_finished_metadata() -> None:
 
 def test_periodic_repo_from_prowjob_extra_refs_when_metadata_is_absent() -> None:
     build = periodic_build()
-    fin = finished()
+    fin = finished_json()
     assert needs_prowjob(periodic_job(), build, fin)
     prowjob = {
         "spec": {
@@ -162,8 +158,8 @@ def test_periodic_repo_from_prowjob_extra_refs_when_metadata_is_absent() -> None
 
 def test_page_refs_give_the_repo_without_prowjob() -> None:
     build = periodic_build(org="openshift", repo="origin")
-    assert not needs_prowjob(periodic_job(), build, finished())
-    assert resolve_repo(periodic_job(), build, Artifacts(started(), finished())) == (
+    assert not needs_prowjob(periodic_job(), build, finished_json())
+    assert resolve_repo(periodic_job(), build, Artifacts(started(), finished_json())) == (
         "openshift/origin"
     )
 
@@ -171,7 +167,7 @@ def test_page_refs_give_the_repo_without_prowjob() -> None:
 def test_finished_metadata_wins_over_page_refs_and_extra_refs() -> None:
     build = periodic_build(org="page", repo="refs")
     prowjob = {"spec": {"extra_refs": [{"org": "extra", "repo": "refs"}]}}
-    art = Artifacts(started(), finished(metadata={"repo": "meta/repo"}), prowjob)
+    art = Artifacts(started(), finished_json(metadata={"repo": "meta/repo"}), prowjob)
     assert resolve_repo(periodic_job(), build, art) == "meta/repo"
 
 
@@ -180,12 +176,14 @@ def test_job_repo_overrides_every_other_source() -> None:
     build = periodic_build(org="page", repo="refs")
     art = Artifacts(
         started(),
-        finished(metadata={"repo": "meta/repo"}),
+        finished_json(metadata={"repo": "meta/repo"}),
         {"spec": {"extra_refs": [{"org": "extra", "repo": "refs"}]}},
     )
     assert not needs_prowjob(job, build, art.finished)
     assert (
-        to_payload(job, build, art, deck_base=DECK, triggered_by=TRIGGER, origin=ORIGIN).repo
+        to_payload(
+            job, build, art, deck_base=OPENSHIFT_DECK, triggered_by=TRIGGER, origin=ORIGIN
+        ).repo
         == "configured/repo"
     )
 
@@ -204,7 +202,7 @@ def test_job_repo_overrides_every_other_source() -> None:
     ],
 )
 def test_missing_repo_is_a_build_error_mentioning_repo(prowjob: Any) -> None:
-    art = Artifacts(started(), finished(metadata={"repo": ""}), prowjob)
+    art = Artifacts(started(), finished_json(metadata={"repo": ""}), prowjob)
     with pytest.raises(BuildError, match="repo") as info:
         payload_for(periodic_job(), periodic_build(), art)
     assert "jobs.yaml" in str(info.value)
@@ -213,7 +211,7 @@ def test_missing_repo_is_a_build_error_mentioning_repo(prowjob: Any) -> None:
 
 @pytest.mark.parametrize("repo", ["justone", "a/b/c", "a b/c", "https://github.com/a/b", "/b"])
 def test_malformed_repo_is_a_build_error(repo: str) -> None:
-    art = Artifacts(started(), finished(metadata={"repo": repo}))
+    art = Artifacts(started(), finished_json(metadata={"repo": repo}))
     with pytest.raises(BuildError, match="not ORG/NAME"):
         payload_for(periodic_job(), periodic_build(), art)
 
@@ -224,7 +222,7 @@ def test_malformed_repo_is_a_build_error(repo: str) -> None:
 def test_presubmit_payload_uses_pr_author_link_and_head_sha() -> None:
     art = Artifacts(
         started(**{"repo-commit": "master", "pull": "1234"}),
-        finished(result="failure", revision="master"),
+        finished_json(result="failure", revision="master"),
     )
     job = presubmit_job()
     build = presubmit_build()
@@ -244,13 +242,13 @@ def test_presubmit_payload_uses_pr_author_link_and_head_sha() -> None:
     assert b["conclusion"] == "Failure"
     assert b["stages"][0]["conclusion"] == "Failure"
     assert b["stages"][0]["jobs"][0]["conclusion"] == "Failure"
-    assert b["url"] == f"{DECK}/view/gs/{BUCKET}/{build.path}"
+    assert b["url"] == f"{OPENSHIFT_DECK}/view/gs/{BUCKET}/{build.path}"
 
 
 def test_presubmit_pull_from_prowjob_when_the_page_had_none() -> None:
     job = presubmit_job(repo="codeready-toolchain/toolchain-e2e")
     build = presubmit_build(pull=None)
-    fin = finished()
+    fin = finished_json()
     assert needs_prowjob(job, build, fin)
     prowjob = {
         "spec": {
@@ -272,13 +270,17 @@ def test_presubmit_pull_from_prowjob_when_the_page_had_none() -> None:
 @pytest.mark.parametrize("link", ["", "http://github.com/x/y/pull/1", "javascript:alert(1)"])
 def test_non_https_pr_link_is_replaced_by_the_github_url(link: str) -> None:
     pull = PullRef(number=9, author="dev", sha=HEAD_SHA, link=link)
-    b = payload_for(presubmit_job(), presubmit_build(pull), Artifacts(started(), finished())).body
+    b = payload_for(
+        presubmit_job(), presubmit_build(pull), Artifacts(started(), finished_json())
+    ).body
     assert b["pullRequestUrls"] == ["https://github.com/codeready-toolchain/toolchain-e2e/pull/9"]
 
 
 def test_pr_without_author_is_triggered_by_the_configured_account() -> None:
     pull = PullRef(number=9, author="", sha=HEAD_SHA, link="")
-    b = payload_for(presubmit_job(), presubmit_build(pull), Artifacts(started(), finished())).body
+    b = payload_for(
+        presubmit_job(), presubmit_build(pull), Artifacts(started(), finished_json())
+    ).body
     assert b["triggeredBy"]["accountId"] == "openshift-ci"
     assert b["pullRequestUrls"] == ["https://github.com/codeready-toolchain/toolchain-e2e/pull/9"]
 
@@ -289,18 +291,20 @@ def test_pr_without_author_is_triggered_by_the_configured_account() -> None:
 )
 def test_presubmit_without_any_pull_has_no_pr_urls(prowjob: Any) -> None:
     job = presubmit_job(repo="a/b")
-    b = payload_for(job, presubmit_build(pull=None), Artifacts(started(), finished(), prowjob)).body
+    b = payload_for(
+        job, presubmit_build(pull=None), Artifacts(started(), finished_json(), prowjob)
+    ).body
     assert b["pullRequestUrls"] == []
     assert b["triggeredBy"]["name"] == TRIGGER.name
 
 
 def test_needs_prowjob_only_for_gaps() -> None:
-    assert not needs_prowjob(presubmit_job(), presubmit_build(), finished())
+    assert not needs_prowjob(presubmit_job(), presubmit_build(), finished_json())
     # A presubmit whose page entry has no pull needs the prowjob for the PR, repo or not.
-    assert needs_prowjob(presubmit_job(repo="a/b"), presubmit_build(pull=None), finished())
-    assert not needs_prowjob(periodic_job(repo="a/b"), periodic_build(), finished())
-    assert needs_prowjob(periodic_job(), periodic_build(), finished(metadata={"repo": " "}))
-    assert needs_prowjob(periodic_job(), periodic_build(), finished(metadata="x"))
+    assert needs_prowjob(presubmit_job(repo="a/b"), presubmit_build(pull=None), finished_json())
+    assert not needs_prowjob(periodic_job(repo="a/b"), periodic_build(), finished_json())
+    assert needs_prowjob(periodic_job(), periodic_build(), finished_json(metadata={"repo": " "}))
+    assert needs_prowjob(periodic_job(), periodic_build(), finished_json(metadata="x"))
 
 
 # -- conclusion -------------------------------------------------------------------------------
@@ -350,7 +354,7 @@ def test_unknown_conclusion_is_a_build_error(fin: dict[str, Any], phrase: str) -
 
 
 def test_unknown_result_fails_the_payload() -> None:
-    art = Artifacts(started(), finished(result="skipped", metadata={"repo": "a/b"}))
+    art = Artifacts(started(), finished_json(result="skipped", metadata={"repo": "a/b"}))
     with pytest.raises(BuildError, match="skipped"):
         payload_for(periodic_job(), periodic_build(), art)
 
@@ -406,7 +410,7 @@ def test_no_commit_is_a_build_error() -> None:
 )
 def test_implausible_timestamps_are_build_errors(start: Any, end: Any, phrase: str) -> None:
     st_ = started()
-    fin = finished(metadata={"repo": "a/b"})
+    fin = finished_json(metadata={"repo": "a/b"})
     if start is None:
         del st_["timestamp"]
     else:
@@ -420,14 +424,14 @@ def test_implausible_timestamps_are_build_errors(start: Any, end: Any, phrase: s
 
 
 def test_small_clock_skew_is_clamped() -> None:
-    art = Artifacts(started(), finished(timestamp=T0 - 300, metadata={"repo": "a/b"}))
+    art = Artifacts(started(), finished_json(timestamp=T0 - 300, metadata={"repo": "a/b"}))
     b = payload_for(periodic_job(), periodic_build(), art).body
     assert b["startedAt"] == b["completedAt"] == T0
 
 
 def test_float_timestamps_become_ints() -> None:
     art = Artifacts(
-        started(timestamp=T0 + 0.9), finished(timestamp=T1 + 0.2, metadata={"repo": "a/b"})
+        started(timestamp=T0 + 0.9), finished_json(timestamp=T1 + 0.2, metadata={"repo": "a/b"})
     )
     b = payload_for(periodic_job(), periodic_build(), art).body
     assert (b["startedAt"], b["completedAt"]) == (T0, T1)
@@ -436,20 +440,7 @@ def test_float_timestamps_become_ints() -> None:
 
 # -- property ---------------------------------------------------------------------------------
 
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**80), max_value=2**80),
-    st.floats(),  # NaN and ±Infinity too: Python's json module accepts them
-    st.text(max_size=12),
-)
-_json = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
+_json = json_values(int_bound=2**80, finite=False, max_text=12, max_key=8, max_leaves=6)
 _timestamps = st.one_of(
     st.integers(1_400_000_000, 4_102_444_800),
     st.floats(1.3e9, 4.2e9),
@@ -460,6 +451,7 @@ _shas = st.one_of(st.just(SHA), st.just("master"), st.text(max_size=10), _json)
 
 
 def _dict_with(known: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects with any of the `known` keys (drawn from their strategies) and a few others."""
     return st.builds(
         lambda fixed, extra: {**extra, **fixed},
         st.fixed_dictionaries({}, optional=known),
@@ -577,7 +569,7 @@ def test_pull_from_started_json_when_page_and_prowjob_have_none() -> None:
             repos={"codeready-toolchain/toolchain-e2e": f"master:{SHA},1234:{HEAD_SHA}"},
             **{"repo-commit": ""},
         ),
-        finished(),
+        finished_json(),
         prowjob=None,  # 404: not stored for this build
     )
     assert needs_prowjob(presubmit_job(), _bare_presubmit(), art.finished)
@@ -594,7 +586,7 @@ def test_pull_from_started_json_when_page_and_prowjob_have_none() -> None:
 def test_earlier_sources_win_over_started_json() -> None:
     art = Artifacts(
         started(pull="99", repos={"other/repo": "master:aa,99:bb"}),
-        finished(metadata={"repo": "meta/repo"}),
+        finished_json(metadata={"repo": "meta/repo"}),
         prowjob={
             "spec": {"refs": {"org": "o", "repo": "r", "pulls": [{"number": 5, "author": "a"}]}}
         },
@@ -631,8 +623,10 @@ def test_started_pull_is_read_leniently(doc: dict[str, Any], expected: Any) -> N
 
 
 def test_periodic_repo_from_the_only_entry_of_started_json_repos() -> None:
-    art = Artifacts({"timestamp": T0, "repos": {"o/r": "master"}}, finished(revision=SHA))
+    art = Artifacts({"timestamp": T0, "repos": {"o/r": "master"}}, finished_json(revision=SHA))
     assert payload_for(periodic_job(), periodic_build(), art).repo == "o/r"
-    art = Artifacts({"timestamp": T0, "repos": {"o/r": "m", "x/y": "m"}}, finished(revision=SHA))
+    art = Artifacts(
+        {"timestamp": T0, "repos": {"o/r": "m", "x/y": "m"}}, finished_json(revision=SHA)
+    )
     with pytest.raises(BuildError, match=r"started\.json repos"):
         payload_for(periodic_job(), periodic_build(), art)

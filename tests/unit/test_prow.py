@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -22,6 +21,8 @@ from crawler.prow import (
     validate_job_name,
     walk_history,
 )
+from tests.unit import factories
+from tests.unit.factories import HEAD_SHA, SHA, build_ref, go_json, json_values, page_entry
 
 HOST = "https://prow.example.org"
 JOB = "periodic-ci-org-repo-main-e2e"
@@ -31,81 +32,17 @@ PR_JOB = "pull-ci-org-repo-main-unit"
 PR_PAGE_URL = f"{HOST}/job-history/gs/test-platform-results/pr-logs/directory/{PR_JOB}"
 
 
-# -- deck page builders -----------------------------------------------------------------------
+# -- deck pages of JOB ------------------------------------------------------------------------
 
 
-def go_json(value: Any) -> str:
-    """JSON the way Go's html/template writes it into a <script>: <, > and & escaped."""
-    text = json.dumps(value, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def entry(build_id: Any, **fields: Any) -> dict[str, Any]:
+    """page_entry for a build of JOB."""
+    return page_entry(build_id, job=JOB, **fields)
 
 
-def entry(
-    build_id: Any,
-    *,
-    bucket: str = "test-platform-results",
-    path: str | None = None,
-    result: Any = "SUCCESS",
-    started: Any = "2025-07-30T07:00:34Z",
-    refs: Any = None,
-    link: Any = None,
-) -> dict[str, Any]:
-    if link is None:
-        link = f"/view/gs/{bucket}/{path if path is not None else f'logs/{JOB}/{build_id}'}"
-    return {
-        "SpyglassLink": link,
-        "ID": build_id,
-        "Started": started,
-        "Duration": 3_600_000_000_000,
-        "Result": result,
-        "Refs": refs,
-    }
-
-
-def deck_page(
-    builds: Any,
-    *,
-    older: int | str | None = None,
-    history_path: str = HISTORY_PATH,
-    older_href: str | None = None,
-    raw_all_builds: str | None = None,
-) -> str:
-    """A job-history page shaped like deck's template (job-history.html)."""
-    all_builds = raw_all_builds if raw_all_builds is not None else go_json(builds)
-    if older_href is None and older is not None:
-        older_href = f"{history_path}?buildId={older}"
-    older_link = (
-        f'<a href="{older_href}" class="mdl-button">&lt;- Older Runs</a>'
-        if older_href is not None
-        else ""
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <title>Job History: {JOB}</title>
-  <script type="text/javascript" src="/static/extensions/script.js"></script>
-  <script type="text/javascript">
-    var csrfToken = "abc";
-    var spyglass = true;
-  </script>
-</head>
-<body>
-  <script type="text/javascript">
-    var allBuilds = {all_builds};
-  </script>
-  <script type="text/javascript" src="/static/job_history_bundle.min.js?v=1"></script>
-  <header><h3>Job History: {JOB}</h3></header>
-  <div class="pagination">
-    <a href="{history_path}" class="mdl-button">Latest Runs</a>
-    {older_link}
-    <a href="{history_path}?buildId=999999999999999999999" class="mdl-button">Newer Runs -&gt;</a>
-  </div>
-  <table id="builds"><tbody></tbody></table>
-  <footer>Showing 20/1234 results</footer>
-</body>
-</html>
-"""
+def deck_page(entries: Any, **kw: Any) -> str:
+    """factories.deck_page of JOB, its JSON escaped to ASCII."""
+    return factories.deck_page(entries, job=JOB, ascii_only=True, **kw)
 
 
 # -- URL forms --------------------------------------------------------------------------------
@@ -291,12 +228,12 @@ def test_parse_presubmit_page_with_go_escaping_and_brackets() -> None:
         "repo": "origin",
         "repo_link": "https://github.com/openshift/origin",
         "base_ref": "release-4.18]",
-        "base_sha": "0123456789abcdef0123456789abcdef01234567",
+        "base_sha": SHA,
         "pulls": [
             {
                 "number": 29001,
                 "author": "octo<cat>",
-                "sha": "fedcba9876543210fedcba9876543210fedcba98",
+                "sha": HEAD_SHA,
                 "title": title,
                 "link": "https://github.com/openshift/origin/pull/29001",
             }
@@ -318,7 +255,7 @@ def test_parse_presubmit_page_with_go_escaping_and_brackets() -> None:
     assert build.pull == PullRef(
         number=29001,
         author="octo<cat>",
-        sha="fedcba9876543210fedcba9876543210fedcba98",
+        sha=HEAD_SHA,
         link="https://github.com/openshift/origin/pull/29001",
     )
 
@@ -576,14 +513,14 @@ def test_older_link_with_extra_attributes_and_single_quotes() -> None:
     ],
 )
 def test_started_epoch(started: str, expected: int | None) -> None:
-    build = BuildRef(id="1", bucket="b", path="logs/j/1", result="SUCCESS", started=started)
+    build = build_ref(1, bucket="b", started=started)
     assert started_epoch(build) == expected
 
 
 # -- walk_history -----------------------------------------------------------------------------
 
 
-class FakeDeck:
+class CannedDeck:
     """Serves canned pages by URL (parsed, as walk_history's fetch must) and records URLs."""
 
     def __init__(self, pages: dict[str, str]) -> None:
@@ -606,19 +543,20 @@ def chained_pages(chain: list[tuple[list[str], int | None]]) -> dict[str, str]:
     return pages
 
 
-async def collect(deck: FakeDeck, **kwargs: Any) -> list[HistoryPage]:
+async def collect(deck: CannedDeck, **kwargs: Any) -> list[HistoryPage]:
+    """Every page walk_history yields from PAGE_URL on."""
     return [page async for page in walk_history(deck, PAGE_URL, **kwargs)]
 
 
 async def test_walk_follows_older_links_to_the_last_page() -> None:
-    deck = FakeDeck(chained_pages([(["30", "29"], 28), (["28", "27"], 26), (["26", "25"], None)]))
+    deck = CannedDeck(chained_pages([(["30", "29"], 28), (["28", "27"], 26), (["26", "25"], None)]))
     pages = await collect(deck)
     assert deck.fetched == [PAGE_URL, f"{PAGE_URL}?buildId=28", f"{PAGE_URL}?buildId=26"]
     assert [[b.id for b in p.builds] for p in pages] == [["30", "29"], ["28", "27"], ["26", "25"]]
 
 
 async def test_walk_crosses_id_widths() -> None:
-    deck = FakeDeck(
+    deck = CannedDeck(
         chained_pages([(["1950119109857382400"], 99), (["99", "16"], 9), (["9"], None)])
     )
     pages = await collect(deck)
@@ -628,14 +566,14 @@ async def test_walk_crosses_id_widths() -> None:
 
 @pytest.mark.parametrize("max_pages", [1, 2])
 async def test_walk_honours_max_pages(max_pages: int) -> None:
-    deck = FakeDeck(chained_pages([(["30"], 28), (["28"], 26), (["26"], 24), (["24"], None)]))
+    deck = CannedDeck(chained_pages([(["30"], 28), (["28"], 26), (["26"], 24), (["24"], None)]))
     pages = await collect(deck, max_pages=max_pages)
     assert len(pages) == max_pages
     assert len(deck.fetched) == max_pages
 
 
 async def test_walk_with_max_pages_zero_fetches_nothing() -> None:
-    deck = FakeDeck(chained_pages([(["30"], None)]))
+    deck = CannedDeck(chained_pages([(["30"], None)]))
     assert await collect(deck, max_pages=0) == []
     assert deck.fetched == []
 
@@ -645,7 +583,7 @@ async def test_walk_stops_when_the_cursor_repeats() -> None:
         PAGE_URL: deck_page([entry("30")], older=28),
         f"{PAGE_URL}?buildId=28": deck_page([entry("28")], older=28),
     }
-    deck = FakeDeck(pages)
+    deck = CannedDeck(pages)
     result = await collect(deck)
     assert deck.fetched == [PAGE_URL, f"{PAGE_URL}?buildId=28"]
     assert len(result) == 2
@@ -658,21 +596,21 @@ async def test_walk_stops_when_the_cursor_moves_forwards() -> None:
         f"{PAGE_URL}?buildId=26": deck_page([entry("26")], older=29),
         f"{PAGE_URL}?buildId=29": deck_page([entry("29")], older=None),
     }
-    deck = FakeDeck(pages)
+    deck = CannedDeck(pages)
     result = await collect(deck)
     assert deck.fetched == [PAGE_URL, f"{PAGE_URL}?buildId=28", f"{PAGE_URL}?buildId=26"]
     assert len(result) == 3
 
 
 async def test_walk_stops_when_the_caller_stops() -> None:
-    deck = FakeDeck(chained_pages([(["30"], 28), (["28"], 26), (["26"], None)]))
+    deck = CannedDeck(chained_pages([(["30"], 28), (["28"], 26), (["26"], None)]))
     async for _page in walk_history(deck, PAGE_URL):
         break
     assert deck.fetched == [PAGE_URL]
 
 
 async def test_walk_propagates_page_errors() -> None:
-    deck = FakeDeck(
+    deck = CannedDeck(
         {
             PAGE_URL: deck_page([entry("30")], older=28),
             f"{PAGE_URL}?buildId=28": "failed to get job history",
@@ -687,20 +625,7 @@ async def test_walk_propagates_page_errors() -> None:
 
 # -- properties -------------------------------------------------------------------------------
 
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20),
-)
-_json = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
+_json = json_values(int_bound=2**70, finite=True, max_text=20, max_key=6, max_leaves=8)
 _digits = st.from_regex(r"[0-9]{1,22}", fullmatch=True)
 
 
@@ -781,7 +706,7 @@ def test_parse_history_page_property(entries: list[Any], older: str | None) -> N
 @settings(max_examples=300, deadline=None)
 @given(
     prefix=st.text(max_size=40),
-    body=st.one_of(st.text(max_size=60), _json.map(go_json)),
+    body=st.one_of(st.text(max_size=60), _json.map(lambda v: go_json(v, ascii_only=True))),
     suffix=st.text(max_size=40),
 )
 def test_parse_history_page_never_raises_anything_but_page_error(
