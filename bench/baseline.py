@@ -7,6 +7,10 @@ so the speed-up we report is a lower bound). Plain urllib, a new connection per 
 `requests.get` without a session does.
 
     python -m bench.baseline --jobs-yaml JOBS.yaml --sample 200   # env from the sandbox
+    python -m bench.baseline --jobs-yaml JOBS.yaml --sample 200 --per-job 20
+
+The builds are taken in page order (newest first), job after job, until `sample` builds are
+done; `per_job` caps the builds taken from each job (at most one page: 20 builds).
 """
 
 from __future__ import annotations
@@ -84,8 +88,11 @@ def _build(entry: dict, started: dict, finished: dict, repo: str) -> dict:
     }
 
 
-def run_baseline(job_urls: list[str], env: dict[str, str], sample: int) -> dict:
-    """Process up to `sample` finished builds sequentially; counts and timings."""
+def run_baseline(
+    job_urls: list[str], env: dict[str, str], sample: int, per_job: int | None = None
+) -> dict:
+    """Process up to `sample` finished builds sequentially (at most `per_job` of each job, the
+    newest first); counts and timings."""
     gcs = env["STORAGE_EMULATOR_HOST"].rstrip("/")
     api = env["LOGILICA_API_URL"].rstrip("/")
     auth = {"X-lgca-token": env["LOGILICA_TOKEN"], "x-lgca-domain": env["LOGILICA_DOMAIN"]}
@@ -98,11 +105,13 @@ def run_baseline(job_urls: list[str], env: dict[str, str], sample: int) -> dict:
         status, page = _get(url)
         requests["deck"] += 1
         match = _ALL_BUILDS.search(page.decode("utf-8", "replace")) if status == 200 else None
+        taken = 0
         for entry in json.loads(match.group(1)) if match else []:
-            if builds >= sample:
+            if builds >= sample or (per_job is not None and taken >= per_job):
                 break
             if entry.get("Result") == "PENDING":
                 continue
+            taken += 1
             _, _, _, bucket, path = entry["SpyglassLink"].split("/", 4)
             finished = _gcs_json(gcs, bucket, f"{path}/finished.json")
             started = _gcs_json(gcs, bucket, f"{path}/started.json")
@@ -134,6 +143,7 @@ def run_baseline(job_urls: list[str], env: dict[str, str], sample: int) -> dict:
         "builds_per_s": round(builds / seconds, 3) if seconds > 0 else 0.0,
         "requests": requests,
         "sample": sample,
+        **({"per_job": per_job} if per_job is not None else {}),
     }
 
 
@@ -141,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__)
     parser.add_argument("--jobs-yaml", required=True)
     parser.add_argument("--sample", type=int, default=200, help="builds to process at most")
+    parser.add_argument("--per-job", type=int, help="builds to process at most per job")
     args = parser.parse_args(argv)
     with open(args.jobs_yaml) as fh:
         doc = yaml.safe_load(fh)
     urls = [j if isinstance(j, str) else j["url"] for j in doc["jobs"]]
-    result = run_baseline(urls, dict(os.environ), args.sample)
+    result = run_baseline(urls, dict(os.environ), args.sample, args.per_job)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0 if result["failed"] == 0 else 1
