@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
 from crawler.config import Config, JobSpec
 from crawler.discovery import resolve_indirect
-from crawler.errors import BuildError
+from crawler.errors import BuildError, CrawlerError
 from crawler.gcs import GcsReader
 from crawler.payload import Artifacts, Payload, needs_prowjob, to_payload
 from crawler.prow import BuildRef
+from crawler.stages import STEP_GRAPH, StepGraphReader
 
 
 async def read_payload(
@@ -34,9 +39,9 @@ async def read_build(
 ) -> tuple[BuildRef, Artifacts | None]:
     """The build's real folder and its artifacts; None while it still runs (no finished.json).
 
-    finished.json comes first: a running build then costs one request, not two. Throughput is
-    the same as fetching both at once, since the GCS gate bounds requests, not builds.
-    prowjob.json is read only when the cheaper sources leave a gap (see needs_prowjob).
+    finished.json comes first: a running build then costs one request, not four. The rest is
+    read at once: started.json, prowjob.json only when the cheaper sources leave a gap (see
+    needs_prowjob), and ci-operator's step graph unless the job says `stages: build`.
     """
     ref = await resolve_indirect(gcs, ref)
     base = f"{ref.path}/"
@@ -45,11 +50,35 @@ async def read_build(
         return ref, None
     if not isinstance(finished, dict):
         raise BuildError("finished.json is not a JSON object")
-    started = await gcs.read_json(ref.bucket, base + "started.json")
+    results = await asyncio.gather(
+        gcs.read_json(ref.bucket, base + "started.json"),
+        _maybe(needs_prowjob(job, ref, finished), gcs.read_json(ref.bucket, base + "prowjob.json")),
+        _maybe(job.stages == "steps", _step_graph(gcs, ref.bucket, base + STEP_GRAPH)),
+        return_exceptions=True,  # all three end before the build's fate is decided
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    started, prowjob, graph = results
     if not isinstance(started, dict):
         raise BuildError("started.json is missing or not a JSON object")
-    prowjob = None
-    if needs_prowjob(job, ref, finished):
-        prowjob = await gcs.read_json(ref.bucket, base + "prowjob.json")
-        prowjob = prowjob if isinstance(prowjob, dict) else None
-    return ref, Artifacts(started=started, finished=finished, prowjob=prowjob)
+    prowjob = prowjob if isinstance(prowjob, dict) else None
+    artifacts = Artifacts(started=started, finished=finished, prowjob=prowjob, step_graph=graph)
+    return ref, artifacts
+
+
+async def _maybe(wanted: bool, read: Coroutine[Any, Any, Any]) -> Any:
+    """The read's result when wanted; otherwise it is never started (and costs nothing)."""
+    if not wanted:
+        read.close()
+        return None
+    return await read
+
+
+async def _step_graph(gcs: GcsReader, bucket: str, path: str) -> Any:
+    """The step graph, or None: a missing or unreadable one never fails the build, which then
+    keeps its single stage."""
+    try:
+        return await gcs.read_streamed(bucket, path, StepGraphReader)
+    except (CrawlerError, ValueError):
+        return None

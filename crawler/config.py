@@ -29,6 +29,8 @@ REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+")
 # New builds per job per run when neither the command line nor the file says (0: no limit).
 DEFAULT_LIMIT = 50
 DISCOVERY_MODES = ("auto", "deck", "gcs")
+# What a build's stages are: ci-operator's steps (from its step graph), or the build as one.
+STAGE_MODES = ("steps", "build")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class JobSpec:
     limit: int = DEFAULT_LIMIT  # new builds per run, oldest first; 0 = no limit
     discovery: str = "auto"  # auto | deck | gcs
     since: Since | None = None  # the backfill horizon; None = the whole history
+    stages: str = "steps"  # steps | build
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,8 @@ class Config:
     path: str | None = None
 
 
-_JOB_KEYS = {"url", "repo", "name", "limit", "discovery", "since"}
-_DEFAULT_KEYS = {"repo", "limit", "triggered_by", "discovery", "since"}
+_JOB_KEYS = {"url", "repo", "name", "limit", "discovery", "since", "stages"}
+_DEFAULT_KEYS = {"repo", "limit", "triggered_by", "discovery", "since", "stages"}
 _TOP_KEYS = {"jobs", "defaults", "logilica", "limits"}
 _LIMIT_KEYS = {
     "deck_concurrency": True,
@@ -104,6 +107,7 @@ class _JobDefaults:
     limit: int = DEFAULT_LIMIT
     discovery: str = "auto"
     since: Since | None = None
+    stages: str = "steps"
 
 
 def parse_config(text: str, path: str = "jobs.yaml") -> Config:
@@ -123,6 +127,7 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
         limit=DEFAULT_LIMIT if limit is None else limit,
         discovery=check.choice(section, "discovery", "defaults", DISCOVERY_MODES) or "auto",
         since=_since(check, section, "defaults"),
+        stages=check.choice(section, "stages", "defaults", STAGE_MODES) or "steps",
     )
     triggered_by = TriggeredBy()
     if "triggered_by" in section:
@@ -213,6 +218,7 @@ def _parse_jobs(check: Checker, top: Map, defaults: _JobDefaults) -> list[JobSpe
                 limit=defaults.limit,
                 discovery=defaults.discovery,
                 since=defaults.since,
+                stages=defaults.stages,
             )
         else:
             job = _parse_job(check, item, where, line, defaults)
@@ -254,6 +260,7 @@ def _parse_job(check: Checker, item: Any, where: str, line: int, defaults: _JobD
         limit=defaults.limit if limit is None else limit,
         discovery=check.choice(m, "discovery", where, DISCOVERY_MODES) or defaults.discovery,
         since=_since(check, m, where) or defaults.since,
+        stages=check.choice(m, "stages", where, STAGE_MODES) or defaults.stages,
     )
 
 

@@ -117,17 +117,34 @@ def _show_received(console: Console, sandbox: object) -> None:
 
     assert isinstance(sandbox, Sandbox)
     table = Table(title="What the fake Logilica received")
-    for col in ("repository", "builds", "Success", "Failure", "Cancelled", "with PR"):
-        table.add_column(col, justify="left" if col == "repository" else "right")
+    columns = ("builds", "Success", "Failure", "Cancelled", "with PR", "with steps")
+    for col in ("repository", *columns):
+        left = col == "repository"
+        table.add_column(col, justify="left" if left else "right", overflow="fold")
     names = {r["id"]: r["name"] for r in sandbox.world.repositories}
     per_repo: dict[str, Counter[str]] = {}
+    example = None
     for repo_id, build in sandbox.recorder.received():
         c = per_repo.setdefault(names.get(repo_id, repo_id), Counter())
         c["builds"] += 1
         c[build["conclusion"]] += 1
         c["with PR"] += bool(build["pullRequestUrls"])
+        steps = ":" in build["stages"][0]["id"]  # step stages are BUILD:STEP
+        c["with steps"] += steps
+        if steps and example is None and build["conclusion"] == "Failure":
+            example = build
     for name, c in sorted(per_repo.items()):
-        table.add_row(
-            name, *(str(c[k]) for k in ("builds", "Success", "Failure", "Cancelled", "with PR"))
-        )
+        table.add_row(name, *(str(c[k]) for k in columns))
     console.print(table)
+    if example is not None:
+        console.print(f"stages of build {example['originalID']} ({example['name']}), Failure:")
+        for stage in example["stages"]:
+            console.print(f"  {_stage_line(stage)}", markup=False)
+            if len(stage["jobs"]) > 1:
+                for job in stage["jobs"]:
+                    console.print(f"      {_stage_line(job)}", markup=False)
+
+
+def _stage_line(item: dict) -> str:
+    minutes = (item["completedAt"] - item["startedAt"]) // 60
+    return f"{item['name']:<40} {minutes:>4} min  {item['conclusion']}"

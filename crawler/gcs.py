@@ -7,7 +7,7 @@ import json
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp.http_exceptions import ContentEncodingError
@@ -97,8 +97,18 @@ class GcsReader:
         """A small text object (a presubmit's directory entry), or None if absent."""
         return await self._read(bucket, path, _decode_text)
 
+    async def read_streamed(self, bucket: str, path: str, sink: Callable[[], Sink]) -> Any | None:
+        """An object parsed while it streams in, by a fresh `sink()` for each try (never
+        held whole); None when it does not exist. ValueError if the sink refuses it."""
+        return await self._read(bucket, path, lambda data, what: data, sink=sink)
+
     async def _read(
-        self, bucket: str, path: str, decode: Callable[[bytes, str], Any]
+        self,
+        bucket: str,
+        path: str,
+        decode: Callable[[Any, str], Any],
+        *,
+        sink: Callable[[], Sink] | None = None,
     ) -> Any | None:
         what = f"gs://{bucket}/{path}"
         # A body that does not decode counts against its own budget (see crawler.retry),
@@ -114,7 +124,13 @@ class GcsReader:
                         timeout=self._timeout,  # type: ignore[arg-type]
                     )
                     async with stream as resp:
-                        data = await read_capped(resp, self._max_bytes, what)
+                        if sink is None:
+                            data = await read_capped(resp, self._max_bytes, what)
+                        else:
+                            parser = sink()
+                            async for chunk in resp.content.iter_chunked(64 * 1024):
+                                parser.feed(chunk)
+                            data = parser.result()
                 except aiohttp.ClientResponseError as exc:
                     if exc.status == 404:
                         return False, None
@@ -195,6 +211,13 @@ class GcsReader:
             token = page.get("nextPageToken")
             if not isinstance(token, str) or not token:
                 return
+
+
+class Sink(Protocol):
+    """Takes an object's body chunk by chunk; `result` is what it made of it."""
+
+    def feed(self, chunk: bytes) -> None: ...
+    def result(self) -> Any: ...
 
 
 @dataclass(frozen=True)

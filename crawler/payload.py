@@ -10,6 +10,7 @@ from typing import Any
 from crawler.config import REPO_NAME, JobSpec, TriggeredBy
 from crawler.errors import BuildError
 from crawler.prow import BuildRef, PullRef, pull_from_refs
+from crawler.stages import step_stages
 
 CONCLUSIONS = {
     "SUCCESS": "Success",
@@ -32,6 +33,9 @@ class Artifacts:
     started: dict[str, Any]
     finished: dict[str, Any]
     prowjob: dict[str, Any] | None = None
+    # ci-operator's step graph, only the fields the mapping reads (see stages.StepGraphReader);
+    # None: not asked for, absent or unreadable.
+    step_graph: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +262,8 @@ def to_payload(
             "commit": commit(art.started, art.finished, pull),
             "pullRequestUrls": pr_urls,
             "isDeployment": False,
-            "stages": [{**step, "id": build.id, "url": url, "jobs": [dict(step)]}],
+            # ci-operator's steps when its graph gives any; else the build as one stage.
+            "stages": step_stages(art.step_graph, build_id=build.id, url=url)
+            or [{**step, "id": build.id, "url": url, "jobs": [dict(step)]}],
         },
     )

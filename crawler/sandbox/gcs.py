@@ -25,8 +25,11 @@ from gcp_storage_emulator.handlers import buckets as emulator_buckets
 from gcp_storage_emulator.server import create_server
 from yarl import URL
 
+from crawler.stages import STEP_GRAPH
+
 from .deck import RequestCounter
 from .faults import Faults, break_object, faults_middleware, serve_huge
+from .stepgraph import graph_bytes, graph_for, graph_gzipped
 from .world import FINISHED, PROWJOB, STARTED, SandboxBuild, SandboxJob, World, go_json
 
 EncodingLookup = Callable[[str, str], "str | None"]
@@ -116,12 +119,16 @@ class GcsEmulator:
             FINISHED: None if build.finished_json is None else go_json(build.finished_json),
             PROWJOB: go_json(build.prowjob_json, indent="\t") if build.has_prowjob else None,
         }
+        graph = graph_for(build)
+        if graph is not None:
+            docs[STEP_GRAPH] = graph_bytes(graph).decode()
         count = 0
         for file_name, text in docs.items():
             if text is None:
                 continue
             data, encoding = text.encode(), None
-            if file_name in build.gzip_files:
+            gzipped = graph_gzipped(build) if file_name == STEP_GRAPH else False
+            if gzipped or file_name in build.gzip_files:
                 data, encoding = gzip.compress(data, compresslevel=6, mtime=0), "gzip"
             self.put(build.bucket, f"{build.path}/{file_name}", data, content_encoding=encoding)
             count += 1

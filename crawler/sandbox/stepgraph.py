@@ -9,9 +9,10 @@ and substeps (the pods of a multi-stage test) listed only once they ran.
 from __future__ import annotations
 
 import random
+import zlib
 from typing import Any
 
-from crawler.sandbox.world import RESULTS, go_json, rfc3339
+from crawler.sandbox.world import RESULTS, SandboxBuild, go_json, rfc3339
 
 _NS = 1_000_000_000
 # Share of a build's time (lower, upper weight) for the steps that run one after another.
@@ -41,7 +42,8 @@ Step = dict[str, Any]
 def _split(rng: random.Random, low: int, high: int, weights: list[float]) -> list[tuple[int, int]]:
     """Consecutive (start, end) nanosecond intervals in [low, high], each after a small gap."""
     parts = [x for w in weights for x in (rng.uniform(0, 0.02 * w + 0.05), w)]
-    total, span, at, out = sum(parts), high - low, 0.0, []
+    total, span, at = sum(parts), high - low, 0.0
+    out: list[tuple[int, int]] = []
     for gap, weight in zip(parts[::2], parts[1::2], strict=True):
         at += gap
         start = low + int(span * at / total)
@@ -92,14 +94,20 @@ def make_step_graph(
         test_bin_start,
         rng.randint(test_bin_start, max(test_bin_start, images[0])),
     )
-    # Substeps that run: for a failure, the failing pre/test pod ends the run; post pods still run.
-    pods = [*_PRE, *_RUN]
+    # Pods of the test. A failing pre/test pod ends the test early and the pods after it never
+    # run, but the post pods (gather, deprovision) run right after it.
+    pods = [*_PRE, *_RUN, *_POST]
+    pod_spans = _split(rng, *test_span, [rng.uniform(a, b) for _, a, b in pods])
     failing = None
     if result == "FAILURE":
-        failing = rng.choices(range(len(pods)), weights=[1, 1, 4, 6])[0]
-        pods = pods[: failing + 1]
-    pods += _POST
-    pod_spans = _split(rng, *test_span, [rng.uniform(a, b) for _, a, b in pods])
+        failing = rng.choices(range(len(_PRE) + len(_RUN)), weights=[1, 1, 4, 6])[0]
+        start, end = pod_spans[failing]
+        short = start + int((end - start) * rng.uniform(0.05, 1.0))
+        first_post = len(pods) - len(_POST)
+        shift = pod_spans[first_post][0] - (short + pod_spans[failing + 1][0] - end)
+        post = [(a - shift, b - shift) for a, b in pod_spans[first_post:]]
+        pods = pods[: failing + 1] + pods[first_post:]
+        pod_spans = [*pod_spans[:failing], (start, short), *post]
     subs = {f"{test_name}-{n}": span for (n, _, _), span in zip(pods, pod_spans, strict=True)}
     times[test_name] = (test_span[0], pod_spans[-1][1])
     if result == "SUCCESS" and rng.random() < 0.5:
@@ -121,9 +129,10 @@ def make_step_graph(
         start, end, interrupted = span
         step.update(started_at=_time(start, whole), finished_at=_time(end, whole))
         step["duration"] = (end - start) if not whole else (end // _NS - start // _NS) * _NS
-        if rng.random() < 0.15:
-            meta = {"name": step["name"].strip("[]").replace(":", "-"), "namespace": namespace}
-            step["manifests"] = [{"kind": "Pod", "apiVersion": "v1", "metadata": meta}]
+        if log is not None and rng.random() < 0.2:  # the Build or Pod the step created
+            kind, api = ("Pod", "v1") if "/pods/" in log else ("Build", "build.openshift.io/v1")
+            meta = {"name": step["name"], "namespace": namespace}
+            step["manifests"] = [{"kind": kind, "apiVersion": api, "metadata": meta}]
         if log is not None and rng.random() < 0.6:
             step["log_url"] = log
         step["failed"] = failed or interrupted
@@ -146,7 +155,8 @@ def make_step_graph(
                 step.update(started_at=None, finished_at=None)
             graph.append(step)
             continue
-        log = f"{console}/k8s/ns/{namespace}/builds/{name}/logs" if "[" not in name else None
+        build = name in ("src", "bin", "test-bin")  # OpenShift builds; the rest are not pods
+        log = f"{console}/k8s/ns/{namespace}/builds/{name}/logs" if build else None
         substeps = []
         if name == test_name:
             for pod, pod_span in subs.items():
@@ -162,9 +172,31 @@ def make_step_graph(
     return graph
 
 
+def graph_for(build: SandboxBuild) -> list[dict] | None:
+    """The step graph the sandbox stores for a build, the same on every call. None while it
+    runs, when crier wrote its finished.json (no ci-operator ran), or (about 10 %) by chance.
+    Each build draws from its own generator, so graphs never shift the rest of a world."""
+    finished = build.finished_json
+    if finished is None or build.finished is None or build.result is None:
+        return None
+    if finished.get("metadata", {}).get("uploader") == "crier":
+        return None
+    name = build.job
+    test = name.split("-master-", 1)[1] if "-master-" in name else name.rsplit("-", 1)[-1]
+    rng = random.Random(f"stepgraph-{build.id}")
+    return make_step_graph(
+        rng, started=build.started, finished=build.finished, result=build.result, test_name=test
+    )
+
+
+def graph_gzipped(build: SandboxBuild) -> bool:
+    """Some graphs are stored gzip-compressed, as GCS uploads of big files are."""
+    return zlib.crc32(build.id.encode()) % 4 == 0
+
+
 def graph_bytes(graph: list[dict]) -> bytes:
     """The graph file as ci-operator writes it with Go's encoding/json."""
     return go_json(graph).encode()
 
 
-__all__ = ["graph_bytes", "make_step_graph"]
+__all__ = ["graph_bytes", "graph_for", "graph_gzipped", "make_step_graph"]

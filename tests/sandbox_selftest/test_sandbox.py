@@ -543,3 +543,25 @@ def test_unlisted_job_lists_empty_but_is_there() -> None:
 def test_faults_naming_an_unknown_job_are_refused() -> None:
     with pytest.raises(ValueError, match="no-such-job"):
         Sandbox(faults=Faults.parse("moved=no-such-job"))
+
+
+def test_gcs_serves_step_graphs_some_gzipped_some_absent(sandbox: Sandbox) -> None:
+    from crawler.sandbox.stepgraph import graph_for, graph_gzipped
+    from crawler.stages import STEP_GRAPH
+
+    seen = {"plain": 0, "gzip": 0, "none": 0}
+    for build in sandbox.world.finished_builds()[:60]:
+        status, headers, body = get(object_url(sandbox, build.bucket, f"{build.path}/{STEP_GRAPH}"))
+        graph = graph_for(build)
+        if graph is None:
+            assert status == 404
+            seen["none"] += 1
+            continue
+        assert status == 200 and json.loads(body) == graph
+        assert headers["x-goog-stored-content-encoding"] == (
+            "gzip" if graph_gzipped(build) else "identity"
+        )
+        seen["gzip" if graph_gzipped(build) else "plain"] += 1
+    assert all(seen.values()), seen
+    running = sandbox.world.running_builds()[0]
+    assert get(object_url(sandbox, running.bucket, f"{running.path}/{STEP_GRAPH}"))[0] == 404

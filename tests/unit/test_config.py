@@ -688,3 +688,15 @@ def test_select_jobs_by_name_and_shard() -> None:
     assert sorted(j.name for s in shards for j in s) == sorted(names)
     with pytest.raises(ConfigError, match="--shard"):
         select_jobs(config, None, "2/2")
+
+
+def test_stages_per_job_and_in_defaults() -> None:
+    text = (
+        f"defaults:\n  stages: build\njobs:\n  - {PERIODIC}\n"
+        f"  - url: {PRESUBMIT}\n    stages: steps\n"
+    )
+    a, b = parse_config(text, PATH).jobs
+    assert (a.stages, b.stages) == ("build", "steps")
+    assert parse_config(MINIMAL_JOBS, PATH).jobs[0].stages == "steps"
+    bad = f"jobs:\n  - url: {PERIODIC}\n    stages: pods\n"
+    assert_error(bad, line_of(bad, "stages:"), "jobs[0].stages 'pods' is not one of steps, build")

@@ -425,7 +425,7 @@ def test_implausible_timestamps_are_build_errors(start: Any, end: Any, phrase: s
 
 def test_small_clock_skew_is_clamped() -> None:
     art = Artifacts(started(), finished_json(timestamp=T0 - 300, metadata={"repo": "a/b"}))
-    b = payload_for(periodic_job(), periodic_build(), art).body
+    b = payload_for(periodic_job(repo="o/r"), periodic_build(), art).body
     assert b["startedAt"] == b["completedAt"] == T0
 
 
@@ -433,7 +433,7 @@ def test_float_timestamps_become_ints() -> None:
     art = Artifacts(
         started(timestamp=T0 + 0.9), finished_json(timestamp=T1 + 0.2, metadata={"repo": "a/b"})
     )
-    b = payload_for(periodic_job(), periodic_build(), art).body
+    b = payload_for(periodic_job(repo="o/r"), periodic_build(), art).body
     assert (b["startedAt"], b["completedAt"]) == (T0, T1)
     assert isinstance(b["startedAt"], int) and isinstance(b["completedAt"], int)
 
@@ -630,3 +630,88 @@ def test_periodic_repo_from_the_only_entry_of_started_json_repos() -> None:
     )
     with pytest.raises(BuildError, match=r"started\.json repos"):
         payload_for(periodic_job(), periodic_build(), art)
+
+
+# -- stages: ci-operator's steps, or the build as one stage -------------------------------------
+
+STEP_GRAPH = [
+    {"name": "src", "started_at": "2025-07-30T07:41:00Z", "finished_at": "2025-07-30T07:45:00Z"},
+    {
+        "name": "e2e",
+        "started_at": "2025-07-30T07:50:00Z",
+        "finished_at": "2025-07-30T08:40:00Z",
+        "failed": True,
+        "substeps": [
+            {
+                "name": "e2e-openshift-e2e-test",
+                "started_at": "2025-07-30T08:00:00Z",
+                "finished_at": "2025-07-30T08:30:00Z",
+                "failed": True,
+            }
+        ],
+    },
+    {"name": "[promotion]", "started_at": None, "finished_at": None},
+]
+
+
+def test_step_graph_gives_one_stage_per_step_that_ran() -> None:
+    art = Artifacts(started(), finished_json(result="FAILURE"), step_graph=STEP_GRAPH)
+    body = payload_for(periodic_job(repo="o/r"), periodic_build(), art).body
+    url = body["url"]
+    assert body["conclusion"] == "Failure"  # finished.json's, as without a graph
+    assert body["stages"] == [
+        {
+            "name": "src",
+            "id": f"{BUILD_ID}:src",
+            "url": url,
+            "startedAt": 1753861260,
+            "completedAt": 1753861500,
+            "status": "Completed",
+            "conclusion": "Success",
+            "jobs": [
+                {
+                    "name": "src",
+                    "startedAt": 1753861260,
+                    "completedAt": 1753861500,
+                    "status": "Completed",
+                    "conclusion": "Success",
+                }
+            ],
+        },
+        {
+            "name": "e2e",
+            "id": f"{BUILD_ID}:e2e",
+            "url": url,
+            "startedAt": 1753861800,
+            "completedAt": 1753864800,
+            "status": "Completed",
+            "conclusion": "Failure",
+            "jobs": [
+                {
+                    "name": "e2e-openshift-e2e-test",
+                    "startedAt": 1753862400,
+                    "completedAt": 1753864200,
+                    "status": "Completed",
+                    "conclusion": "Failure",
+                }
+            ],
+        },
+    ]
+
+
+@pytest.mark.parametrize("graph", [None, [], [{"name": "x", "started_at": None}], {"a": 1}])
+def test_without_a_usable_graph_the_build_is_its_own_single_stage(graph: Any) -> None:
+    with_graph = payload_for(
+        periodic_job(repo="o/r"),
+        periodic_build(),
+        Artifacts(started(), finished_json(), step_graph=graph),
+    )
+    without = payload_for(
+        periodic_job(repo="o/r"), periodic_build(), Artifacts(started(), finished_json())
+    )
+    assert with_graph == without
+    [stage] = without.body["stages"]
+    assert stage["id"] == BUILD_ID and stage["name"] == without.body["name"]
+    assert stage["jobs"] == [
+        {k: stage[k] for k in ("name", "startedAt", "completedAt", "status", "conclusion")}
+    ]

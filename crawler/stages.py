@@ -1,0 +1,224 @@
+"""ci-operator's step graph -> Logilica stages and jobs. Pure: no I/O.
+
+ci-operator writes ``artifacts/ci-operator-step-graph.json`` (openshift/ci-tools
+``pkg/api/graph.go``, ``CIOperatorStepGraph``; docs/formats.md#ci-operator-step-graph): its
+steps, in dependency order, become the stages of a build and the substeps of a multi-stage
+test become that stage's jobs. `StepGraphReader` reads the file as it streams in, keeping only
+the fields the mapping needs (a step's `manifests` can be huge); `step_stages` never raises.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ijson
+
+STEP_GRAPH = "artifacts/ci-operator-step-graph.json"
+# The most graph text read (after gunzip): far beyond real graphs, which are kilobytes once
+# manifests are left out, and short enough to bound the time a hostile one takes.
+MAX_GRAPH_BYTES = 64 * 1024 * 1024
+# What the mapping reads of a step and of a substep; everything else is skipped unparsed.
+_KEEP = {
+    "item": frozenset({"name", "started_at", "finished_at", "failed", "substeps"}),
+    "item.substeps.item": frozenset({"name", "started_at", "finished_at", "failed"}),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class StepGraphReader:
+    """Builds the steps of a graph from the chunks of its body (gzipped or not) without ever
+    holding more than the kept fields: memory stays flat however big the manifests are (the
+    parser holds one JSON value at a time, and a manifest is many small ones).
+    `feed` and `result` raise ValueError for a body that is not a readable graph."""
+
+    def __init__(self, cap: int = MAX_GRAPH_BYTES) -> None:
+        self._cap = cap
+        self._size = 0
+        self._inflate: Any = None
+        self._head: bytes | None = b""  # the first bytes, until there are enough to spot gzip
+        self._events = ijson.sendable_list()
+        self._parser = ijson.parse_coro(self._events, use_float=True)
+        self._builder = ijson.ObjectBuilder()
+        self._skipping: str | None = None  # prefix of a value being left out
+
+    def feed(self, chunk: bytes) -> None:
+        if self._head is not None:
+            self._head += chunk
+            if len(self._head) < len(_GZIP_MAGIC):
+                return
+            chunk, self._head = self._head, None
+            if chunk.startswith(_GZIP_MAGIC):  # stored gzipped, served as stored
+                self._inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        if self._inflate is not None:
+            try:
+                chunk = self._inflate.decompress(chunk, self._cap - self._size + 1)
+            except zlib.error as exc:
+                raise ValueError(f"corrupt gzip data ({exc})") from None
+            if self._inflate.unconsumed_tail:
+                raise ValueError(f"the step graph is larger than {self._cap} bytes")
+        self._size += len(chunk)
+        if self._size > self._cap:
+            raise ValueError(f"the step graph is larger than {self._cap} bytes")
+        self._send(chunk)
+
+    def result(self) -> Any:
+        """The graph with only the kept fields (a list when it is a step graph)."""
+        if self._head is not None:  # at most one byte came
+            if not self._head:
+                return None
+            chunk, self._head = self._head, None
+            self._send(chunk)
+        if self._inflate is not None:
+            self._send(self._inflate.flush())
+        self._send(None)
+        return self._builder.value
+
+    def _send(self, chunk: bytes | None) -> None:
+        try:
+            if chunk is None:
+                self._parser.close()
+            elif chunk:  # ijson reads an empty chunk as the end of the document
+                self._parser.send(chunk)
+        except ijson.JSONError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        for prefix, event, value in self._events:
+            if self._skipping is not None:
+                if prefix == self._skipping or prefix.startswith(self._skipping + "."):
+                    continue
+                self._skipping = None
+            if prefix == "" and event == "start_map":
+                raise ValueError("not a step graph: an object, not a list of steps")
+            if event == "map_key" and prefix in _KEEP and value not in _KEEP[prefix]:
+                self._skipping = f"{prefix}.{value}"
+                continue
+            self._builder.event(event, value)
+        self._events.clear()
+
+
+# Plausible step times: 2000-01-01 .. 2100-01-01 UTC; anything else is corrupt data.
+_MIN_TS = 946_684_800
+_MAX_TS = 4_102_444_800
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+# RFC 3339 as Go marshals time.Time: 0-9 fractional digits, then Z or a +hh:mm offset.
+_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def epoch_seconds(value: Any) -> int | None:
+    """Floor of an RFC 3339 time in epoch seconds; None when absent, malformed or implausible.
+
+    The fraction is cut to microseconds by hand because not every Python 3.11 release's
+    ``datetime.fromisoformat`` accepts Go's nanoseconds.
+    """
+    if not isinstance(value, str):
+        return None  # null, absent, numbers (NaN, Infinity included) and other JSON
+    match = _RFC3339.fullmatch(value.strip())
+    if match is None:
+        return None
+    day, clock, fraction, zone = match.groups()
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    text = f"{day}T{clock}{'.' + fraction[:6].ljust(6, '0') if fraction else ''}{zone}"
+    try:
+        moment = datetime.fromisoformat(text)
+        seconds = (moment - _EPOCH) // _SECOND
+    except (ValueError, OverflowError):
+        return None  # month 13, offset +25:00, and the like
+    return seconds if _MIN_TS <= seconds <= _MAX_TS else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A step (or substep) that ran: both times known, the end clamped to the start."""
+
+    name: str
+    started: int
+    completed: int
+    failed: bool
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return self.started, self.name
+
+
+def _name(step: Any) -> str | None:
+    name = step.get("name") if isinstance(step, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _failed(step: Any) -> bool:
+    return _name(step) is not None and step.get("failed") is True
+
+
+def _ran(step: Any, failed: bool = False) -> _Step | None:
+    """The step when it is well formed and ran; `failed` adds failure from its substeps."""
+    name = _name(step)
+    if name is None:
+        return None
+    started = epoch_seconds(step.get("started_at"))
+    completed = epoch_seconds(step.get("finished_at"))
+    if started is None or completed is None:
+        return None
+    return _Step(name, started, max(started, completed), failed or _failed(step))
+
+
+def _substeps(step: dict[str, Any]) -> list[Any]:
+    substeps = step.get("substeps")
+    return substeps if isinstance(substeps, list) else []
+
+
+def _job(step: _Step) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "startedAt": step.started,
+        "completedAt": step.completed,
+        "status": "Completed",
+        "conclusion": "Failure" if step.failed else "Success",
+    }
+
+
+def step_stages(graph: Any, *, build_id: str, url: str) -> list[dict[str, Any]] | None:
+    """Logilica stages for a decoded step graph, one per top-level step that ran.
+
+    None when the graph yields no stage, so that the caller keeps its single build stage.
+    Duplicate step names keep only the first step that ran: stage IDs must be unique.
+    """
+    if not isinstance(graph, list):
+        return None
+    stages: list[tuple[_Step, list[_Step]]] = []
+    seen: set[str] = set()
+    for entry in graph:
+        if not isinstance(entry, dict):
+            continue
+        substeps = _substeps(entry)
+        step = _ran(entry, failed=any(_failed(sub) for sub in substeps))
+        if step is None or step.name in seen:
+            continue
+        seen.add(step.name)
+        jobs = [job for job in map(_ran, substeps) if job is not None]
+        stages.append((step, sorted(jobs, key=lambda job: job.order) or [step]))
+    if not stages:
+        return None
+    stages.sort(key=lambda pair: pair[0].order)
+    return [
+        {
+            "name": step.name,
+            "id": f"{build_id}:{step.name}",
+            "url": url,
+            "startedAt": step.started,
+            "completedAt": step.completed,
+            "status": "Completed",
+            "conclusion": "Failure" if step.failed else "Success",
+            "jobs": [_job(job) for job in jobs],
+        }
+        for step, jobs in stages
+    ]
+
+
+__all__ = ["STEP_GRAPH", "epoch_seconds", "step_stages"]
