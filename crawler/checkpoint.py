@@ -3,9 +3,11 @@
 The floor: every build from `horizon` (an ID; 0 = from the start) up to below `floor` is
 settled (tracked, given up, or abandoned while running). Discovery never looks below it and
 always goes down to it: builds finish out of order and runs get killed, so "a fully tracked
-page" alone does not mean that everything older is done. The file also remembers the backlog
-and buckets whose listing proved blind for the job. Written atomically; keys this version
-does not know are kept, so an older crawler never erases what a newer one wrote.
+page" alone does not mean that everything older is done. The file also remembers the backlog,
+buckets whose listing proved blind for the job, and what monitoring reads between runs (the
+newest tracked build and its start, since when Logilica lacks builds). Written atomically;
+keys this version does not know are kept, so an older crawler never erases what a newer one
+wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ class Checkpoint:
     backlog: int = 0  # finished builds known and not uploaded when the last run ended
     distrusted: tuple[str, ...] = ()  # buckets whose listing missed what deck showed
     distrust_reason: str = ""
+    newest_id: int | None = None  # the newest tracked build ...
+    newest_started: float | None = None  # ... and its start (started.json for small IDs)
+    seen_at: float | None = None  # when a run last saw the job's whole unsettled history
+    # The start of the oldest finished build Logilica lacks (or, when the last run could not
+    # see the job, when it was last seen): None when Logilica was up to date.
+    behind_since: float | None = None
 
 
 def checkpoint_path(directory: Path, job: str) -> Path:
@@ -46,6 +54,12 @@ def _count(data: dict[str, Any], key: str) -> int | None:
     return value if ok else None
 
 
+def _time(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return float(value) if ok else None
+
+
 def read_checkpoint(directory: Path, job: str) -> Checkpoint:
     """Missing or unreadable means floor 0: look at the whole history, which is always safe."""
     data = _read_raw(checkpoint_path(directory, job))
@@ -62,6 +76,10 @@ def read_checkpoint(directory: Path, job: str) -> Checkpoint:
         backlog=backlog,
         distrusted=distrusted,
         distrust_reason=reason if isinstance(reason, str) else "",
+        newest_id=_count(data, "newest_id") or None,
+        newest_started=_time(data, "newest_started"),
+        seen_at=_time(data, "seen_at"),
+        behind_since=_time(data, "behind_since"),
     )
 
 
@@ -76,6 +94,10 @@ def write_checkpoint(directory: Path, job: str, checkpoint: Checkpoint) -> None:
         backlog=checkpoint.backlog,
         distrusted=list(checkpoint.distrusted),
         distrust_reason=checkpoint.distrust_reason,
+        newest_id=checkpoint.newest_id,
+        newest_started=checkpoint.newest_started,
+        seen_at=checkpoint.seen_at,
+        behind_since=checkpoint.behind_since,
     )
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")

@@ -16,7 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crawler.config import Overrides, RunOptions, apply_overrides, load_config
+from crawler.config import Overrides, RunOptions, apply_overrides
+from crawler.jobsfile import load_config
 from crawler.pipeline import Pipeline
 from crawler.report import PlainReporter, RunSummary, print_summary
 from crawler.secret import Secret

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crawler.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
@@ -50,11 +50,15 @@ class JobLedger:
         self._failures = FailureLog(directory, spec.name)
         self._saved = Checkpoint()
         self._floor = 0  # this run's floor
+        self._opened_at = time.time()
+        self._checkpoint_read = False  # a job whose files could not be read keeps its own
         self._horizon_id = 0
         self._found: Found | None = None
         self._unsettled: set[int] = set()
         self._running: set[int] = set()
         self._outstanding = 0
+        self._newest: tuple[int, float | None] | None = None  # newest tracked build, its start
+        self._starts: dict[int, float] = {}  # deck's Started of small (non-snowflake) IDs
         self.finished = asyncio.Event()  # set when every build handed out has an outcome
         self._owned = False  # we hold the lock, so the files are ours to write
         self._closed = False
@@ -69,6 +73,10 @@ class JobLedger:
         self.repaired = tracked.repaired
         self._failures.load()
         self._saved = saved = read_checkpoint(self._directory, self.name)
+        self._checkpoint_read = True
+        if tracked.newest is not None:
+            known = saved.newest_started if saved.newest_id == tracked.newest else None
+            self._newest = (tracked.newest, build_started(tracked.newest) or known)
         self._horizon_id = horizon.first_id if horizon is not None else 0
         if horizon is not None:
             self.counts.horizon = horizon.describe()
@@ -101,6 +109,10 @@ class JobLedger:
         if found.error is not None:
             self.fail_job(found.error)
         self._outstanding = len(found.candidates)
+        for ref in found.candidates:
+            started = started_epoch(ref)
+            if started is not None and build_started(ref.key) is None:
+                self._starts[ref.key] = started
         self._count_outcomes(0)
         return found.candidates
 
@@ -110,12 +122,18 @@ class JobLedger:
 
     # -- outcomes (`finished` is set when the last one is in) ------------------------------
 
-    async def confirmed(self, refs: list[BuildRef]) -> None:
+    async def confirmed(self, tasks: list[BuildTask]) -> None:
         """Logilica answered 2xx: record the builds in the tracker at once (OSError if not)."""
+        refs = [t.ref for t in tasks]
         await self._tracker.append([r.id for r in refs])
-        for ref in refs:
+        for task in tasks:
+            ref = task.ref
             self._failures.clear(ref.id)
             self._unsettled.discard(ref.key)
+            if self._newest is None or ref.key > self._newest[0]:
+                body = task.payload.body if task.payload is not None else {}
+                started = body.get("startedAt")
+                self._newest = (ref.key, build_started(ref.key, started))
         self.counts.uploaded += len(refs)
         self._count_outcomes(len(refs))
 
@@ -159,9 +177,19 @@ class JobLedger:
         """The checkpoint this run leaves: the floor moves up to the lowest build still
         unsettled, if discovery saw everything down to the old floor (or the horizon)."""
         found, saved = self._found, self._saved
-        backlog = len(self._unsettled - self._running)
+        pending = self._unsettled - self._running
+        backlog = len(pending)
+        newest_id, newest_started = self._newest if self._newest else (None, None)
+        seen = found is not None and found.complete and found.error is None
+        behind = self._behind_since(pending, seen)
+        watch = {
+            "newest_id": newest_id,
+            "newest_started": newest_started,
+            "seen_at": self._opened_at if seen else saved.seen_at,
+            "behind_since": behind,
+        }
         if found is None:
-            return saved
+            return replace(saved, **watch)
         verdict = found.listing
         distrusted, reason = saved.distrusted, saved.distrust_reason
         if verdict is not None:
@@ -177,7 +205,20 @@ class JobLedger:
             # Part of the history was not read: what lies below it is as unknown as before.
             floor = self._floor
             horizon = saved.horizon if self._floor == saved.floor else self._horizon_id
-        return Checkpoint(floor, horizon, backlog, tuple(distrusted), reason)
+        return Checkpoint(floor, horizon, backlog, tuple(distrusted), reason, **watch)
+
+    def _behind_since(self, pending: set[int], seen: bool) -> float | None:
+        """Since when Logilica lacks builds of this job: the start of the oldest pending
+        build; when this run could not see the whole job, no later than when it last did."""
+        starts = [s for s in (self._starts.get(k) or build_started(k) for k in pending) if s]
+        oldest = min(starts) if starts else None
+        if pending and oldest is None:
+            oldest = self._opened_at  # small IDs deck gave no time for: at least since now
+        if seen:
+            return oldest
+        saved = self._saved
+        before = saved.behind_since or saved.seen_at
+        return min(t for t in (oldest, before) if t is not None) if oldest or before else None
 
     async def close(self) -> str | None:
         """Write the failures and the checkpoint (only if this run owns the job), release the
@@ -191,7 +232,7 @@ class JobLedger:
         if self._owned:
             try:
                 self._failures.save()
-                if self._found is not None:
+                if self._checkpoint_read:
                     write_checkpoint(self._directory, self.name, checkpoint)
             except OSError as exc:
                 problem = f"cannot write the state of {self.name}: {exc}"

@@ -42,7 +42,7 @@ class Pipeline:
         self.options = options
         self.reporter = reporter
         self.limits = config.limits
-        self.retry_stats = RetryStats()
+        self.retry_stats = {service: RetryStats() for service in ("deck", "gcs", "logilica")}
         self._gcs_gate = HostGate("gcs", self.limits.gcs_concurrency)
         self._logilica_gate = HostGate(
             "logilica", self.limits.logilica_concurrency, self.limits.logilica_rps
@@ -65,8 +65,7 @@ class Pipeline:
 
     async def run(self) -> RunSummary:
         began = time.monotonic()
-        summary = RunSummary(jobs=[j.counts for j in self._ledgers], dry_run=self.options.dry_run)
-        self.reporter.start(summary.jobs)
+        self.reporter.start([j.counts for j in self._ledgers])
         lim = self.limits
         connections = lim.gcs_concurrency + lim.logilica_concurrency + lim.deck_concurrency + 4
         connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
@@ -80,9 +79,15 @@ class Pipeline:
             for ledger in self._ledgers:  # jobs a stop cut short, or never started
                 await self._close(ledger)
             self.reporter.stop()
+        return self.summary(time.monotonic() - began)
+
+    def summary(self, seconds: float) -> RunSummary:
+        """What the run did so far (all of it, once `run` has returned)."""
+        summary = RunSummary(jobs=[j.counts for j in self._ledgers], dry_run=self.options.dry_run)
         summary.stopped = self.stop_reason
-        summary.seconds = time.monotonic() - began
-        summary.retries = self.retry_stats.retries
+        summary.seconds = seconds
+        summary.retries_by_service = {k: v.retries for k, v in self.retry_stats.items()}
+        summary.retries = sum(summary.retries_by_service.values())
         summary.requests = {
             "deck": self._deck.requests if self._deck else 0,
             "gcs": self._gcs_gate.requests,
@@ -101,13 +106,13 @@ class Pipeline:
 
     async def _run(self, session: aiohttp.ClientSession) -> None:
         lim, opts = self.limits, self.options
-        self._deck = DeckClient(session, lim, self.retry_stats)
+        self._deck = DeckClient(session, lim, self.retry_stats["deck"])
         self._gcs = GcsReader(
             session,
             self._gcs_gate,
             api_root=opts.gcs_api_root,
             timeout=lim.timeout,
-            stats=self.retry_stats,
+            stats=self.retry_stats["gcs"],
         )
         uploaders: list[asyncio.Task[None]] = []
         if not opts.dry_run:
@@ -119,7 +124,7 @@ class Pipeline:
                 token=opts.token,
                 domain=opts.domain,
                 timeout=lim.timeout,
-                stats=self.retry_stats,
+                stats=self.retry_stats["logilica"],
             )
             self._uploads = Uploads(client, lim, confirmed=self._uploaded, failed=self._failed)
             uploaders = [

@@ -9,7 +9,6 @@ from typing import Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from crawler.payload import Payload
 
@@ -51,6 +50,7 @@ class RunSummary:
     seconds: float = 0.0
     requests: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    retries_by_service: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run stopped early (signal, deadline), if it did
     peak_rss_mb: float | None = None
 
@@ -80,6 +80,7 @@ class RunSummary:
             "totals": self.totals(),
             "requests": self.requests,
             "retries": self.retries,
+            "retries_by_service": self.retries_by_service,
             "stopped": self.stopped,
             "peak_rss_mb": self.peak_rss_mb,
             "jobs": [asdict(j) for j in self.jobs],
@@ -229,14 +230,7 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     """The per-job table and totals, always printed at the end of a run."""
     verb = "would upload" if summary.dry_run else "uploaded"
     if console.is_terminal:
-        table = Table(title=f"prow-crawler {'dry run ' if summary.dry_run else ''}summary")
-        columns = ("job", "status", "found", "new", verb, "failed", "running", "deferred")
-        for col in (*columns, "backlog"):
-            table.add_column(col, justify="left" if col in ("job", "status") else "right")
-        for j in summary.jobs:
-            counts = (j.found, j.new, j.uploaded, j.failed, j.running, j.deferred, j.backlog)
-            table.add_row(j.name, j.status, *map(str, counts))
-        console.print(table)
+        _print_table(summary, verb, console)
     else:
         for j in summary.jobs:
             console.print(
@@ -267,6 +261,26 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                 markup=False,
                 highlight=False,
             )
+
+
+_COUNTS = ("found", "new", "uploaded", "failed", "running", "deferred", "backlog")
+
+
+def _print_table(summary: RunSummary, verb: str, console: Console) -> None:
+    """Each job's name on a line of its own, whole however long (real job names run to 90
+    characters), then its counts on a line that fits 80 columns."""
+    title = f"prow-crawler {'dry run ' if summary.dry_run else ''}summary"
+    heads = [verb if c == "uploaded" else c for c in _COUNTS]
+    widths = [max(len(h), 5) for h in heads]
+    console.print(title, style="bold", markup=False, highlight=False)
+    header = "  status  " + " ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))
+    console.print(header, style="dim", markup=False, highlight=False)
+    for j in summary.jobs:
+        console.print(j.name, style="bold", markup=False, highlight=False, soft_wrap=True)
+        values = [str(getattr(j, c)) for c in _COUNTS]
+        row = " ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+        style = "red" if j.problem else None
+        console.print(f"  {j.status:<7} {row}", style=style, markup=False, highlight=False)
 
 
 def dump_json(summary: RunSummary, out: TextIO) -> None:

@@ -167,7 +167,7 @@ class Uploads:
             by_job.setdefault(id(task.ledger), (task.ledger, []))[1].append(task)
         for ledger, group in by_job.values():
             try:
-                await ledger.confirmed([t.ref for t in group])
+                await ledger.confirmed(group)
             except OSError as exc:
                 for task in group:
                     await self._failed(task, f"uploaded but not recorded in tracker: {exc}", False)

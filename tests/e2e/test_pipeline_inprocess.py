@@ -7,7 +7,8 @@ import io
 import pytest
 
 from crawler import pipeline as pipeline_mod
-from crawler.config import Overrides, RunOptions, apply_overrides, load_config
+from crawler.config import Overrides, RunOptions, apply_overrides
+from crawler.jobsfile import load_config
 from crawler.logilica import Secret
 from crawler.pipeline import Pipeline
 from crawler.report import PlainReporter

@@ -19,17 +19,17 @@ from crawler.config import (
     Config,
     Limits,
     LogilicaSettings,
+    OutputSettings,
     Overrides,
     TriggeredBy,
     apply_overrides,
     check_horizons,
-    load_config,
-    parse_config,
     parse_duration,
     select_jobs,
     single_job_config,
 )
 from crawler.errors import ConfigError
+from crawler.jobsfile import load_config, parse_config
 
 PATH = "conf/jobs.yaml"
 HOST = "https://prow.ci.openshift.org"
@@ -700,3 +700,28 @@ def test_stages_per_job_and_in_defaults() -> None:
     assert parse_config(MINIMAL_JOBS, PATH).jobs[0].stages == "steps"
     bad = f"jobs:\n  - url: {PERIODIC}\n    stages: pods\n"
     assert_error(bad, line_of(bad, "stages:"), "jobs[0].stages 'pods' is not one of steps, build")
+
+
+# -- output: where the metrics go -------------------------------------------------------------
+
+
+def test_output_section_and_the_flags_that_beat_it() -> None:
+    text = (
+        MINIMAL_JOBS + "output:\n  metrics_file: /var/lib/m.prom\n  pushgateway: http://pg:9091\n"
+    )
+    config = parse_config(text, PATH)
+    assert config.output == OutputSettings(Path("/var/lib/m.prom"), "http://pg:9091")
+    flagged = apply_overrides(config, Overrides(metrics_file=Path("x.prom")))
+    assert flagged.output == OutputSettings(Path("x.prom"), "http://pg:9091")
+    flagged = apply_overrides(config, Overrides(pushgateway="https://other:9091"))
+    assert flagged.output == OutputSettings(Path("/var/lib/m.prom"), "https://other:9091")
+    assert parse_config(MINIMAL_JOBS, PATH).output == OutputSettings()
+
+
+def test_a_pushgateway_that_is_no_url_is_refused_without_showing_credentials() -> None:
+    text = MINIMAL_JOBS + "output:\n  pushgateway: admin:s3cret@pg:9091\n"
+    err = assert_error(text, line_of(text, "pushgateway"), "output.pushgateway", "http(s) URL")
+    assert "s3cret" not in str(err)
+    with pytest.raises(ConfigError, match="--pushgateway"):
+        apply_overrides(parse_config(MINIMAL_JOBS, PATH), Overrides(pushgateway="pg:9091"))
+    assert_error(MINIMAL_JOBS + "output:\n  metrics: x\n", 4, "unknown key 'metrics'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,19 @@ import pytest
 from crawler.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from crawler.discovery import Found, ListingVerdict
 from crawler.horizon import Horizon
-from crawler.ledger import JobLedger
+from crawler.ledger import BuildTask, JobLedger
+from crawler.payload import Payload
 from crawler.retry import GIVE_UP_AFTER_RUNS
 from crawler.tracker import JobLocked
 from tests.unit.factories import build_ref, job_spec, snowflake_at
 
 NOW = 1_785_000_000.0
 DAY = 86400
+
+
+def floor_part(checkpoint: Checkpoint) -> Checkpoint:
+    """What discovery reads back, without what monitoring reads (tested on its own below)."""
+    return replace(checkpoint, newest_id=None, newest_started=None, seen_at=None, behind_since=None)
 
 
 def ledger(tmp: Path, **kw: bool) -> JobLedger:
@@ -31,12 +38,12 @@ async def test_floor_rises_to_the_oldest_unsettled_build(tmp_path):
     refs = [build_ref(i) for i in (100, 101, 102)]
     found = Found(candidates=refs, unsettled={100, 101, 102}, complete=True, newest=105)
     assert j.begin(found) == refs
-    await j.confirmed([refs[0], refs[2]])
+    await j.confirmed([BuildTask(j, refs[0]), BuildTask(j, refs[2])])
     assert not j.finished.is_set()
     j.failed(refs[1], "HTTP 503 (gave up after retries)", permanent=False)
     assert j.finished.is_set()
     await j.close()
-    assert read_checkpoint(tmp_path, "j") == Checkpoint(floor=101, backlog=1)
+    assert floor_part(read_checkpoint(tmp_path, "j")) == Checkpoint(floor=101, backlog=1)
     assert (tmp_path / "j.txt").read_text() == "100\n102\n"
 
 
@@ -66,7 +73,7 @@ async def test_running_builds_hold_the_floor_but_are_no_backlog(tmp_path):
     found = Found(unsettled={recent}, running_ids={recent}, complete=True, newest=recent)
     j.begin(found)
     await j.close()
-    assert read_checkpoint(tmp_path, "j") == Checkpoint(floor=recent, backlog=0)
+    assert floor_part(read_checkpoint(tmp_path, "j")) == Checkpoint(floor=recent, backlog=0)
 
 
 async def test_a_candidate_found_running_long_ago_is_abandoned(tmp_path):
@@ -192,3 +199,69 @@ def test_checkpoint_keeps_keys_it_does_not_know(tmp_path):
 def test_broken_checkpoint_means_the_whole_history(tmp_path, body):
     (tmp_path / "j.state.json").write_text(body)
     assert read_checkpoint(tmp_path, "j") == Checkpoint()
+
+
+# -- what monitoring reads between runs ----------------------------------------------------
+
+
+async def test_the_newest_tracked_build_and_its_start_are_kept(tmp_path):
+    old, new = snowflake_at(NOW - 2 * DAY), snowflake_at(NOW - DAY)
+    j = ledger(tmp_path)
+    await j.open(lock_wait=0, horizon=None)
+    refs = [build_ref(old), build_ref(new)]
+    j.begin(Found(candidates=refs, unsettled={old, new}, complete=True, newest=new))
+    await j.confirmed([BuildTask(j, refs[1]), BuildTask(j, refs[0])])
+    await j.close()
+    saved = read_checkpoint(tmp_path, "j")
+    assert saved.newest_id == new
+    assert saved.newest_started == pytest.approx(NOW - DAY, abs=0.001)
+
+
+async def test_a_small_id_takes_its_start_from_started_json_and_keeps_it(tmp_path):
+    j = ledger(tmp_path)
+    await j.open(lock_wait=0, horizon=None)
+    ref = build_ref(4321)
+    j.begin(Found(candidates=[ref], unsettled={4321}, complete=True, newest=4321))
+    payload = Payload("o/r", {"startedAt": 1_500_000_000})
+    await j.confirmed([BuildTask(j, ref, payload)])
+    await j.close()
+    assert read_checkpoint(tmp_path, "j").newest_started == 1_500_000_000
+    # The next run finds nothing new: the start read from started.json stays known.
+    j = ledger(tmp_path)
+    await j.open(lock_wait=0, horizon=None)
+    j.begin(Found(complete=True, newest=4321))
+    await j.close()
+    saved = read_checkpoint(tmp_path, "j")
+    assert (saved.newest_id, saved.newest_started) == (4321, 1_500_000_000)
+
+
+async def test_behind_since_is_the_start_of_the_oldest_build_left(tmp_path):
+    older, old, new = (snowflake_at(NOW - h * 3600) for h in (30, 20, 10))
+    j = ledger(tmp_path)
+    await j.open(lock_wait=0, horizon=None)
+    # The limit took one; two finished builds are left for a later run.
+    found = Found(candidates=[build_ref(older)], unsettled={older, old, new}, complete=True)
+    j.begin(found)
+    await j.confirmed([BuildTask(j, build_ref(older))])
+    await j.close()
+    saved = read_checkpoint(tmp_path, "j")
+    assert saved.backlog == 2
+    assert saved.behind_since == pytest.approx(NOW - 20 * 3600, abs=0.001)
+    assert saved.seen_at is not None
+
+
+async def test_up_to_date_then_blind_counts_from_when_the_job_was_last_seen(tmp_path):
+    j = ledger(tmp_path)
+    await j.open(lock_wait=0, horizon=None)
+    j.begin(Found(complete=True, newest=snowflake_at(NOW)))
+    await j.close()
+    seen = read_checkpoint(tmp_path, "j")
+    assert seen.behind_since is None and seen.seen_at is not None
+    # The next run cannot read the job's history: Logilica may lack builds since then.
+    j = ledger(tmp_path)
+    await j.open(lock_wait=0, horizon=None)
+    j.fail_job("job history: HTTP 500")
+    await j.close()
+    blind = read_checkpoint(tmp_path, "j")
+    assert blind.behind_since == seen.seen_at and blind.seen_at == seen.seen_at
+    assert blind.floor == seen.floor

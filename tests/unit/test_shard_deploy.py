@@ -82,7 +82,7 @@ def test_kustomization_names_existing_files_and_a_valid_jobs_file():
     (kust,) = _docs("kustomization.yaml")
     for res in kust["resources"]:
         assert (DEPLOY / res).is_file()
-    from crawler.config import load_config
+    from crawler.jobsfile import load_config
 
     for gen in kust["configMapGenerator"]:
         for f in gen["files"]:

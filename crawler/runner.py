@@ -1,0 +1,109 @@
+"""One run from start to exit status: the pipeline under signal handlers and a deadline, the
+summary, the metrics. Imported only by the commands that crawl (it pulls in aiohttp)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+from rich.console import Console
+
+from crawler.config import Config, RunOptions
+from crawler.metrics import publish
+from crawler.pipeline import Pipeline
+from crawler.report import (
+    PlainReporter,
+    Reporter,
+    RichReporter,
+    RunSummary,
+    dump_json,
+    peak_rss_mb,
+    print_summary,
+)
+
+
+def _stderr() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def _reporter(verbose: bool, as_json: bool) -> Reporter:
+    if sys.stderr.isatty() and sys.stdout.isatty() and not as_json:
+        return RichReporter(_stderr(), per_build=verbose, verbose=verbose)
+    # With --json, stdout carries the JSON document alone: dry-run lines go to stderr.
+    dry_out = sys.stderr if as_json else None
+    return PlainReporter(sys.stderr, per_build=True, dry_out=dry_out, verbose=verbose)
+
+
+def execute(
+    config: Config,
+    options: RunOptions,
+    *,
+    as_json: bool,
+    deadline: float | None = None,
+    instance: str = "all",
+) -> int:
+    """Run the pipeline, print the summary, write the metrics, return the exit status.
+
+    SIGINT/SIGTERM stop the run cleanly (uploads in flight finish, exit 130/143); a second
+    signal exits at once: tracker lines are whole-line writes, so the files stay valid.
+    """
+    began = time.monotonic()
+    pipeline = Pipeline(config, options, _reporter(options.verbose, as_json))
+    signalled: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        code = 128 + signum
+        if signalled:
+            sys.stderr.write(f"second {signal.Signals(signum).name}: exiting now\n")
+            sys.stderr.flush()
+            os._exit(code)
+        signalled.append(code)
+        pipeline.request_stop(signal.Signals(signum).name)
+
+    async def main() -> RunSummary:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        if deadline is not None:
+            loop.call_later(deadline, pipeline.request_stop, "deadline reached")
+        return await pipeline.run()
+
+    def report(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    try:
+        summary = asyncio.run(main())
+    except Exception as exc:  # a bug: say so in one line; trackers are whole-line writes
+        report(
+            f"prow-crawler: internal error: {type(exc).__name__}: {exc} "
+            "(please report it; tracker files are intact, a rerun is safe)"
+        )
+        summary = pipeline.summary(time.monotonic() - began)
+        publish(
+            config,
+            summary,
+            tracker_dir=options.tracker_dir,
+            exit_code=1,
+            instance=instance,
+            report=report,
+        )
+        return 1
+    summary.peak_rss_mb = peak_rss_mb()
+    if as_json:
+        print_summary(summary, _stderr())
+        dump_json(summary, sys.stdout)
+    else:
+        print_summary(summary, Console(highlight=False, soft_wrap=True))
+    code = signalled[0] if signalled else summary.exit_code
+    publish(
+        config,
+        summary,
+        tracker_dir=options.tracker_dir,
+        exit_code=code,
+        instance=instance,
+        report=report,
+    )
+    return code
