@@ -6,6 +6,7 @@ which jobs a run covers (`select_jobs`: --job, --shard). Reading jobs.yaml: jobs
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -121,6 +122,7 @@ class RunOptions:
     grace_seconds: float = 10.0
     retry_failed: bool = False  # retry builds that failed for good, and look below the floor
     lock_wait: float = 0.0  # seconds to wait for a job locked by another run (0: skip it)
+    loop: str = "auto"  # the event loop: auto (uvloop if installed), asyncio or uvloop
 
 
 def run_options(
@@ -162,7 +164,25 @@ def run_options(
         api_url=api_url,
         retry_failed=retry_failed,
         lock_wait=parse_duration(wait_lock) if wait_lock else 0.0,
+        loop=loop_from_env(),
     )
+
+
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def loop_from_env(environ: dict[str, str] | None = None) -> str:
+    """PROW_CRAWLER_LOOP: auto (uvloop where installed), asyncio, or uvloop (insisted on)."""
+    env = os.environ if environ is None else environ
+    choice = env.get("PROW_CRAWLER_LOOP", "").strip().lower() or "auto"
+    if choice not in LOOPS:
+        raise ConfigError(f"PROW_CRAWLER_LOOP={choice!r} is not one of {', '.join(LOOPS)}")
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError(
+            "PROW_CRAWLER_LOOP=uvloop but uvloop is not installed: pip install uvloop, or "
+            "unset it (the standard loop is used where uvloop is missing)"
+        )
+    return choice
 
 
 def api_root_from_env(environ: dict[str, str] | None = None) -> str:

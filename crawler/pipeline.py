@@ -126,7 +126,13 @@ class Pipeline:
                 timeout=lim.timeout,
                 stats=self.retry_stats["logilica"],
             )
-            self._uploads = Uploads(client, lim, confirmed=self._uploaded, failed=self._failed)
+            self._uploads = Uploads(
+                client,
+                lim,
+                confirmed=self._uploaded,
+                failed=self._failed,
+                free_slots=self._logilica_gate.free_slots,
+            )
             uploaders = [
                 asyncio.create_task(self._uploads.worker()) for _ in range(self._uploads.workers)
             ]
@@ -176,6 +182,8 @@ class Pipeline:
         once the last has an outcome. It holds a job slot all along."""
         async with self._job_slots:
             candidates = await self._find(ledger)
+            if self._uploads is not None:
+                await self._uploads.batcher.expect(len(candidates))
             for ref in candidates:
                 await downloads.put(BuildTask(ledger, ref))
             if candidates:
@@ -232,6 +240,9 @@ class Pipeline:
                 await self._failed(task, str(exc), exc.permanent)
             except ValueError as exc:  # undecodable JSON or gzip in GCS: it will not change
                 await self._failed(task, str(exc), True)
+            finally:
+                if self._uploads is not None:
+                    await self._uploads.batcher.landed()
 
     async def _download(self, task: BuildTask) -> None:
         """Read and map one build, then hand it to the uploads (or show it, in a dry run)."""

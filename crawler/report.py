@@ -53,6 +53,7 @@ class RunSummary:
     retries_by_service: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run stopped early (signal, deadline), if it did
     peak_rss_mb: float | None = None
+    loop: str = ""  # the event loop that ran it: uvloop or asyncio
 
     def totals(self) -> dict[str, int]:
         keys = (
@@ -83,6 +84,7 @@ class RunSummary:
             "retries_by_service": self.retries_by_service,
             "stopped": self.stopped,
             "peak_rss_mb": self.peak_rss_mb,
+            "loop": self.loop,
             "jobs": [asdict(j) for j in self.jobs],
         }
 

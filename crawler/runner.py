@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -23,6 +24,18 @@ from crawler.report import (
     peak_rss_mb,
     print_summary,
 )
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop (less CPU per request) unless the standard loop is asked for, or uvloop is not
+    installed (`auto`); RunOptions.loop has been checked (config.loop_from_env)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _stderr() -> Console:
@@ -69,13 +82,16 @@ def execute(
             loop.add_signal_handler(signum, on_signal, signum)
         if deadline is not None:
             loop.call_later(deadline, pipeline.request_stop, "deadline reached")
-        return await pipeline.run()
+        summary = await pipeline.run()
+        summary.loop = type(loop).__module__.split(".")[0]  # uvloop or asyncio
+        return summary
 
     def report(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     try:
-        summary = asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory(options.loop)) as runner:
+            summary = runner.run(main())
     except Exception as exc:  # a bug: say so in one line; trackers are whole-line writes
         report(
             f"prow-crawler: internal error: {type(exc).__name__}: {exc} "

@@ -1,14 +1,15 @@
 """Uploading to Logilica: builds batched per repository, POSTed, and confirmed in the trackers.
 
-Uploaders pull: a free uploader takes the fullest batch that is full, or that has waited
-`linger` seconds, or any batch once no more builds come. While every uploader is busy (the
-usual case under a rate limit) batches keep filling instead of leaving half empty.
+Uploaders pull: a free uploader takes the fullest batch that is ready (see Batcher). While
+every uploader is busy, or the rate is spent (the usual case in a backfill), batches keep
+filling instead of leaving half empty; when nothing more can join them they go at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from crawler.retry import send_one_by_one
 
 # How long a partly filled batch waits for more builds of its repository.
 BATCH_LINGER_SECONDS = 0.2
+# A batch whose linger is over but that the rate cannot take yet is looked at again this often.
+RATE_RECHECK_SECONDS = 0.05
 
 Failed = Callable[[BuildTask, str, bool], Awaitable[None]]
 Confirmed = Callable[[list[BuildTask]], Awaitable[None]]
@@ -36,18 +39,43 @@ class _Batch:
 class Batcher:
     """Groups builds of one Logilica repository into POSTs of up to `size` builds.
 
-    `add` blocks beyond `capacity` builds, which slows the downloads down instead of piling
-    builds up in memory.
+    A batch is ready when it is full; when nothing more can join it (no download in flight,
+    or the run's downloads are over); when the batcher is at capacity; or when it has waited
+    `linger` seconds and the rate limit has a slot to spare for every other open batch. The
+    last rule keeps early, half-empty POSTs from using up the rate that the final flush of
+    every repository needs: with a sliding-window limit, R repositories can then all go out
+    the moment their builds are in. `add` blocks beyond `capacity` builds, which slows the
+    downloads instead of piling builds up in memory.
     """
 
-    def __init__(self, size: int, linger: float, *, capacity: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        linger: float,
+        *,
+        capacity: int,
+        free_slots: Callable[[], float] | None = None,
+    ) -> None:
         self._size = size
         self._linger = linger
         self._capacity = max(capacity, size)
+        self._free_slots = free_slots or (lambda: math.inf)
         self._open: dict[str, _Batch] = {}
         self._count = 0
+        self._coming = 0  # builds being downloaded, which may still join a batch
         self._closed = False
         self._changed = asyncio.Condition()
+
+    async def expect(self, builds: int) -> None:
+        """`builds` more are on their way (queued for download): batches may grow."""
+        async with self._changed:
+            self._coming += builds
+
+    async def landed(self) -> None:
+        """One expected build's download is over (added to a batch, or failed)."""
+        async with self._changed:
+            self._coming -= 1
+            self._changed.notify_all()
 
     async def add(self, repo_id: str, task: BuildTask) -> None:
         async with self._changed:
@@ -66,18 +94,27 @@ class Batcher:
                     return batch
                 if self._closed and not self._open:
                     return None
-                oldest = min((b.opened for b in self._open.values()), default=None)
-                timeout = None if oldest is None else oldest + self._linger - time.monotonic()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout)
+                    await asyncio.wait_for(self._changed.wait(), self._next_look())
+
+    def _ready(self, batch: _Batch, now: float) -> bool:
+        if len(batch.tasks) >= self._size or self._closed or self._coming <= 0:
+            return True
+        if self._count >= self._capacity:
+            return True  # the fullest goes, or downloads would wait for ever
+        return now - batch.opened >= self._linger and self._free_slots() > len(self._open)
+
+    def _next_look(self) -> float | None:
+        """When a batch may become ready without anything being added: its linger ends, or
+        (linger over, the rate short of slots) a little later, when the window has moved."""
+        oldest = min((b.opened for b in self._open.values()), default=None)
+        if oldest is None:
+            return None
+        return max(oldest + self._linger - time.monotonic(), RATE_RECHECK_SECONDS)
 
     def _take(self) -> _Batch | None:
         now = time.monotonic()
-        ready = [
-            b
-            for b in self._open.values()
-            if self._closed or len(b.tasks) >= self._size or now - b.opened >= self._linger
-        ]
+        ready = [b for b in self._open.values() if self._ready(b, now)]
         if not ready:
             return None
         batch = max(ready, key=lambda b: len(b.tasks))
@@ -111,12 +148,15 @@ class Uploads:
         *,
         confirmed: Confirmed,
         failed: Failed,
+        free_slots: Callable[[], float] | None = None,
     ) -> None:
         self._client = client
         self.workers = limits.logilica_concurrency
         # Room for two rounds of full batches: enough to keep every uploader busy.
         capacity = limits.batch_size * limits.logilica_concurrency * 2
-        self.batcher = Batcher(limits.batch_size, BATCH_LINGER_SECONDS, capacity=capacity)
+        self.batcher = Batcher(
+            limits.batch_size, BATCH_LINGER_SECONDS, capacity=capacity, free_slots=free_slots
+        )
         self._confirmed = confirmed
         self._failed = failed
         # Fetched when the first build needs it: a cron run with nothing new never asks.

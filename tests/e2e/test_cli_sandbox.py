@@ -9,6 +9,7 @@ from tests.conftest import run_cli
 from tests.e2e.conftest import (
     TOKEN,
     WRONG_TOKEN,
+    assert_exactly_once,
     crawl_args,
     crawler_args,
     finished_by_job,
@@ -202,3 +203,14 @@ def test_demo_command_succeeds():
     res = run_cli(["demo"], timeout=300)
     assert res.code == 0, res.output
     assert "demo OK" in res.stdout
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_both_event_loops_upload_everything_once(sandbox, tmp_path, loop):
+    """uvloop where it is installed; the standard loop is the fallback and must work alike."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    summary = run_json(sandbox, tmp_path, "--limit", "0", env={"PROW_CRAWLER_LOOP": loop})
+    assert summary["loop"] == loop
+    assert summary["totals"]["uploaded"] == sum(map(len, finished_by_job(sandbox).values()))
+    assert_exactly_once(sandbox, tmp_path / "tracker")

@@ -24,6 +24,7 @@ from crawler.config import (
     TriggeredBy,
     apply_overrides,
     check_horizons,
+    loop_from_env,
     parse_duration,
     select_jobs,
     single_job_config,
@@ -725,3 +726,14 @@ def test_a_pushgateway_that_is_no_url_is_refused_without_showing_credentials() -
     with pytest.raises(ConfigError, match="--pushgateway"):
         apply_overrides(parse_config(MINIMAL_JOBS, PATH), Overrides(pushgateway="pg:9091"))
     assert_error(MINIMAL_JOBS + "output:\n  metrics: x\n", 4, "unknown key 'metrics'")
+
+
+def test_the_event_loop_choice_is_checked_before_anything_runs(monkeypatch) -> None:
+    assert loop_from_env({}) == "auto"
+    assert loop_from_env({"PROW_CRAWLER_LOOP": " AsyncIO "}) == "asyncio"
+    with pytest.raises(ConfigError, match="not one of auto, asyncio, uvloop"):
+        loop_from_env({"PROW_CRAWLER_LOOP": "trio"})
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        loop_from_env({"PROW_CRAWLER_LOOP": "uvloop"})
+    assert loop_from_env({"PROW_CRAWLER_LOOP": "auto"}) == "auto"

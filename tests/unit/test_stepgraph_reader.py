@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawler.stages import StepGraphReader, step_stages
+from crawler.stages import SMALL_GRAPH_BYTES, StepGraphReader, step_stages
 
 STEP = {
     "name": "e2e-aws",
@@ -35,6 +35,10 @@ STEP = {
 GRAPH = [{"name": "src", "started_at": "2026-07-30T07:55:00Z", "finished_at": None}, STEP]
 
 
+# Both ways of reading: parsed whole (a small graph, the usual case) and streamed.
+WAYS = pytest.mark.parametrize("small", [SMALL_GRAPH_BYTES, 0], ids=["whole", "streamed"])
+
+
 def read(body: bytes, size: int = 100, **kw: int) -> object:
     reader = StepGraphReader(**kw)
     for i in range(0, len(body), size):
@@ -42,12 +46,13 @@ def read(body: bytes, size: int = 100, **kw: int) -> object:
     return reader.result()
 
 
+@WAYS
 @pytest.mark.parametrize("squeeze", [False, True])
 @pytest.mark.parametrize("size", [1, 7, 100, 10**6])
-def test_keeps_only_the_fields_the_mapping_reads(squeeze: bool, size: int) -> None:
+def test_keeps_only_the_fields_the_mapping_reads(squeeze: bool, size: int, small: int) -> None:
     body = json.dumps(GRAPH).encode()
     body = gzip.compress(body) if squeeze else body
-    kept = read(body, size)
+    kept = read(body, size, small=small)
     assert kept == [
         {"name": "src", "started_at": "2026-07-30T07:55:00Z", "finished_at": None},
         {
@@ -77,23 +82,33 @@ def test_keeps_only_the_fields_the_mapping_reads(squeeze: bool, size: int) -> No
         (b"<html>proxy error</html>", "not valid JSON"),
     ],
 )
-def test_unreadable_graphs_raise_value_error(body: bytes, phrase: str) -> None:
+@WAYS
+def test_unreadable_graphs_raise_value_error(body: bytes, phrase: str, small: int) -> None:
     with pytest.raises(ValueError, match=phrase):
-        read(body)
+        read(body, small=small)
+
+
+def test_a_graph_growing_past_the_small_size_switches_to_streaming_midway() -> None:
+    body = json.dumps([STEP] * 40).encode()
+    assert len(body) > 10_000
+    whole = read(body, size=999)
+    assert read(body, size=999, small=10_000) == whole == read(body, size=999, small=0)
+    assert len(whole) == 40 and "manifests" not in whole[0]
 
 
 def test_an_empty_body_is_no_graph() -> None:
     assert StepGraphReader().result() is None
 
 
+@WAYS
 @pytest.mark.parametrize("squeeze", [False, True])
-def test_the_cap_counts_what_is_parsed(squeeze: bool) -> None:
+def test_the_cap_counts_what_is_parsed(squeeze: bool, small: int) -> None:
     body = json.dumps([STEP] * 50).encode()
     assert len(body) > 20_000
     body = gzip.compress(body) if squeeze else body
     with pytest.raises(ValueError, match="larger than 20000 bytes"):
-        read(body, cap=20_000)
-    assert read(body, cap=len(json.dumps([STEP] * 50)))
+        read(body, cap=20_000, small=small)
+    assert read(body, cap=len(json.dumps([STEP] * 50)), small=small)
 
 
 def _huge_graph(steps: int, manifest_bytes: int) -> Iterator[bytes]:
