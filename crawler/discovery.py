@@ -147,7 +147,10 @@ async def discover(
     newest = await deck.page(job.url.url)
     buckets = listing_buckets(job, newest)
     verdict: ListingVerdict | None = None
-    if choose_mode(plan, settled, buckets) == "gcs":
+    if (
+        choose_mode(plan, settled, buckets, more_pages=_walk_goes_on(newest, settled, plan))
+        == "gcs"
+    ):
         listed = await _list(gcs, job, plan, settled, buckets)
         if isinstance(listed, ListingVerdict):
             verdict = listed
@@ -176,16 +179,33 @@ def listing_buckets(job: JobSpec, newest: HistoryPage) -> tuple[str, ...]:
     return tuple(dict.fromkeys(candidates))
 
 
-def choose_mode(plan: Plan, settled: Settled, buckets: tuple[str, ...]) -> str:
-    """deck or gcs for this run. auto lists while a job catches up (no floor yet, or a
-    backlog bigger than a deck page) and walks deck once it is up to date."""
+def _walk_goes_on(newest: HistoryPage, settled: Settled, plan: Plan) -> bool:
+    """Whether walking deck would need pages beyond the newest: it has an older page, and
+    every build on it is above the floor and after the horizon."""
+    if newest.older_url is None or not newest.builds:
+        return False
+    lowest = min(newest.builds, key=lambda b: b.key)
+    if lowest.key < settled.floor:
+        return False
+    horizon = plan.horizon
+    return horizon is None or not horizon.excludes(lowest.key, started_epoch(lowest))
+
+
+def choose_mode(
+    plan: Plan, settled: Settled, buckets: tuple[str, ...], *, more_pages: bool = False
+) -> str:
+    """deck or gcs for this run. auto lists while a job catches up (no floor yet, a backlog
+    bigger than a deck page, or more new builds than its newest page shows: `more_pages`)
+    and walks deck once it is up to date. Deck pages are rate-limited and shared by every
+    job; a listing is not, and costs a request or two per bucket."""
     if plan.mode == "deck" or (plan.mode == "auto" and plan.max_pages is not None):
         return "deck"
     if settled.distrusted and set(buckets) <= set(settled.distrusted):
         return "deck"  # this listing already proved blind for the job: no detour again
     if plan.mode == "gcs":
         return "gcs"
-    return "gcs" if settled.floor == 0 or settled.backlog > AUTO_LIST_BACKLOG else "deck"
+    catching_up = settled.floor == 0 or settled.backlog > AUTO_LIST_BACKLOG or more_pages
+    return "gcs" if catching_up else "deck"
 
 
 async def _walk(deck: DeckClient, job: JobSpec, newest: HistoryPage, into: _Collector) -> None:

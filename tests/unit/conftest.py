@@ -95,6 +95,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
         SimpleNamespace(
             sleep=fake.sleep,
             Lock=asyncio.Lock,
+            Event=asyncio.Event,
             Semaphore=asyncio.Semaphore,
             TimeoutError=asyncio.TimeoutError,
         ),

@@ -232,6 +232,28 @@ def test_choose_mode(mode, settled, max_pages, expected):
     assert choose_mode(plan, settled, (BUCKET, PUBLIC)) == expected
 
 
+async def test_auto_lists_when_the_newest_page_does_not_reach_the_floor():
+    """An hourly run that finds more new builds than deck's newest page shows lists the
+    bucket (no rate limit) instead of walking a second, rate-limited page."""
+    ids = ids_over(2, 60)
+    old, new = ids[:30], ids[30:]  # 30 new builds: a page and a half
+    settled = Settled(tracked=frozenset(old), floor=new[0])
+    deck, gcs = FakeDeck(ids), FakeGcs(listed={BUCKET: ids})
+    found = await run(deck, gcs=gcs, settled=settled, mode="auto")
+    assert found.via == "gcs" and len(deck.fetched) == 1 and gcs.listings
+    assert [b.key for b in found.candidates] == new
+    # A newest page that reaches the floor needs no more pages: deck, no listing.
+    settled = Settled(tracked=frozenset(ids[:50]), floor=ids[50])
+    deck, gcs = FakeDeck(ids), FakeGcs(listed={BUCKET: ids})
+    found = await run(deck, gcs=gcs, settled=settled, mode="auto")
+    assert found.via == "deck" and len(deck.fetched) == 1 and not gcs.listings
+    assert [b.key for b in found.candidates] == ids[50:]
+    # --discovery deck keeps walking pages whatever they show.
+    deck = FakeDeck(ids)
+    found = await run(deck, settled=Settled(tracked=frozenset(old), floor=new[0]), mode="deck")
+    assert found.via == "deck" and len(deck.fetched) == 2
+
+
 # -- listing entries ---------------------------------------------------------------------------
 
 

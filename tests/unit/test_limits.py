@@ -293,3 +293,40 @@ async def test_gate_caps_concurrency() -> None:
 
 
 # -- _wait_gen and with_retries ---------------------------------------------------------------
+
+
+async def test_a_request_counts_until_a_window_after_it_ends(clock: FakeClock) -> None:
+    """A request may reach the host any time between its start and its end: the window that
+    keeps the host's count runs from its end, and requests still going hold their slots."""
+    limiter = RateLimiter(2)
+    start = clock.now
+    began: dict[int, float] = {}
+    finish = asyncio.Event()
+
+    async def request(n: int) -> None:
+        async with limiter.hold():
+            began[n] = clock.now - start
+            if n < 2:
+                await finish.wait()
+
+    tasks = [asyncio.create_task(request(n)) for n in range(3)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert began == {0: 0.0, 1: 0.0}  # the third waits for a request to end, not a timer
+    assert clock.sleeps == []
+    clock.now += 5.0  # the two requests take 5 s
+    finish.set()
+    await asyncio.gather(*tasks)
+    assert began[2] == pytest.approx(6.0, abs=1e-6)  # one window after they ended
+    assert limiter.free() == 1  # the first two ended a window ago; the third just did
+
+
+async def test_gate_counts_a_slow_request_from_its_end(clock: FakeClock) -> None:
+    gate = HostGate("h", concurrency=4, rate=1)
+    start = clock.now
+    async with gate.slot():
+        clock.now += 3.0  # a slow answer
+    assert gate.free_slots() == 0
+    async with gate.slot():
+        assert clock.now - start == pytest.approx(4.0, abs=1e-6)
+    assert gate.requests == 2
