@@ -245,7 +245,8 @@ def demo(
             "--faults",
             metavar="SPEC",
             help="Make the sandbox misbehave, e.g. error_rate=0.1,burst429=50x3,reset_rate=0.02"
-            " (keys: python -c 'from crawler.sandbox.faults import SPEC_HELP; print(SPEC_HELP)').",
+            " (keys: python -c"
+            " 'from crawler.sandbox.faultspec import SPEC_HELP; print(SPEC_HELP)').",
         ),
     ] = None,
 ) -> None:

@@ -10,8 +10,10 @@ with Sandbox() as sandbox:            # default_world(); or Sandbox(generated_wo
 from .deck import RequestCounter
 from .faults import Faults
 from .logilica import Recorder
+from .records import SandboxBuild, SandboxJob
 from .server import Sandbox
-from .world import SandboxBuild, SandboxJob, World, default_world, generated_world
+from .world import World
+from .worldgen import default_world, generated_world
 
 __all__ = [
     "Faults",

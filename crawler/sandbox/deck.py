@@ -16,16 +16,10 @@ from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from aiohttp import web
 
-from .faults import Faults, faults_middleware, padding
-from .world import (
-    PRIVATE_BUCKET,
-    PUBLIC_BUCKET,
-    SandboxBuild,
-    SandboxJob,
-    World,
-    go_json,
-    rfc3339,
-)
+from .faults import Faults
+from .injection import faults_middleware, padding
+from .records import PRIVATE_BUCKET, PUBLIC_BUCKET, SandboxBuild, SandboxJob, go_json, rfc3339
+from .world import World
 
 PAGE_SIZE = 20
 BUCKET_ALIASES = {"origin-ci-test": PRIVATE_BUCKET}

@@ -1,4 +1,5 @@
-"""Injected misbehaviour shared by the sandbox's three services.
+"""Injected misbehaviour shared by the sandbox's three services: what goes wrong, drawn and
+logged request by request (injection.py makes it happen, faultspec.py is the spec syntax).
 
 One `Faults` object is read by every request, so tests can change it while the sandbox runs
 (`sandbox.faults.latency = 0.2`). Every random draw comes from a generator seeded with `seed`
@@ -11,58 +12,26 @@ Transport faults (latency, `error_rate`, bursts, resets, slow answers) apply to 
 padding, redirects).
 
 `Faults.parse("error_rate=0.1,burst429=50x3,reset_rate=0.02,latency=0.05")` builds one from
-the compact spec `prow-crawler demo --faults` takes (see `SPEC_HELP`).
+the compact spec `prow-crawler demo --faults` takes (see `faultspec.SPEC_HELP`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import email.utils
 import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from aiohttp import web
 
-SERVICES = frozenset({"deck", "gcs", "logilica"})
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_GZIP_MAGIC = b"\x1f\x8b"
-_HUGE_CHUNK = 1024 * 1024
+from .faultspec import PARSERS, SERVICE_KEYS, SERVICES
 
-SPEC_HELP = """\
-comma-separated KEY=VALUE items; a key may be prefixed SERVICE: (deck, gcs, logilica) to set
-it for that service only (transport faults). Lists join items with '+'.
-  latency=SECONDS            delay before every answer
-  error_rate=RATE            share of requests answered 503
-  services=deck+gcs          services the transport faults apply to (default: all three)
-  burst429=NxK, burst503=NxK every Nth request of a service starts K refusals with Retry-After
-  retry_after=SECONDS        the bursts' Retry-After (default 1)
-  retry_after_form=FORM      seconds, date (HTTP-date) or both (alternating; default)
-  reset_rate=RATE            connection reset after the headers and half the body
-  slow_rate=RATE, slow=SECONDS   answer that late (beyond the client's timeout)
-  truncate_rate=RATE, malformed_rate=RATE, gzip_rate=RATE   GCS object bodies cut short,
-                             not JSON, or corrupt gzip (gzip-stored objects)
-  corrupt=OBJ+OBJ            GCS object names that are always broken
-  huge=OBJ+OBJ, huge_size=BYTES  GCS objects served as a streamed body of that size (100M)
-  page_missing_rate=RATE, page_garbled_rate=RATE   deck pages without allBuilds / not JSON
-  page_missing=JOB+JOB, page_garbled=JOB+JOB       ... always, for these jobs
-  page_padding=BYTES, padding_jobs=JOB+JOB   pad deck pages (of these jobs; default all)
-  redirect=URL, redirect_jobs=JOB+JOB, redirect_services=deck   answer 302 to URL + path
-  reject_repos=ORG/NAME+...  Logilica answers 422 for these repositories
-  hostile=JOB+JOB            deck lists hostile entries on these jobs' newest page
-  deny_list=BUCKET+BUCKET    GCS refuses anonymous listing of these buckets (401); objects
-                             stay readable
-  moved=JOB+JOB              these jobs' newer builds live in a bucket no crawler can guess
-                             (MOVED_BUCKET); their job URL still names the old one
-  no_prowjob=JOB+JOB         these jobs' builds have no prowjob.json (and deck shows no Refs)
-  unlisted=JOB+JOB           bucket listings of these jobs' folders come back empty
-  seed=N                     seed of every random draw
-BYTES may end in K or M (KiB, MiB)."""
+# The rate faults that are transport faults (limited to `error_services`).
+_TRANSPORT = frozenset({"reset_rate", "slow_rate"})
 
 
 class Hit(NamedTuple):
@@ -184,20 +153,20 @@ class Faults:
             rng = self._rngs[kind] = random.Random(f"{self.seed}-{kind}")
         return rng.random() < rate
 
-    def _applies(self, service: str) -> bool:
+    def applies(self, service: str) -> bool:
         return service in self.error_services
 
     def should_fail(self, service: str) -> bool:
         """Draw whether this request of `service` gets an injected 503."""
         rate = self.get(service, "error_rate")
-        if rate <= 0 or not self._applies(service):
+        if rate <= 0 or not self.applies(service):
             return False
         return self._rng.random() < rate
 
     def burst(self, service: str) -> tuple[int, str] | None:
         """(status, Retry-After value) when this request is refused as part of a burst."""
         every, length = self.get(service, "burst_every"), self.get(service, "burst_len")
-        if every <= 0 or length <= 0 or not self._applies(service):
+        if every <= 0 or length <= 0 or not self.applies(service):
             return None
         with self._lock:
             self._seen[service] += 1
@@ -219,7 +188,7 @@ class Faults:
 
     def draw(self, service: str, kind: str) -> bool:
         """Whether this request gets fault `kind` (a rate field of this class)."""
-        if kind in _TRANSPORT and not self._applies(service):
+        if kind in _TRANSPORT and not self.applies(service):
             return False
         return self._draw(kind, self.get(service, kind))
 
@@ -269,7 +238,7 @@ class Faults:
 
     @classmethod
     def parse(cls, spec: str) -> Faults:
-        """Faults from `key=value,key=value` (see SPEC_HELP); ValueError naming a bad item."""
+        """Faults from `key=value,key=value` (faultspec.SPEC_HELP); ValueError naming a bad item."""
         values: dict[str, Any] = {}
         overrides: dict[str, dict[str, Any]] = {}
         for raw in spec.split(","):
@@ -286,17 +255,17 @@ class Faults:
                     f"fault spec item {item!r}: unknown service {service!r} "
                     f"(one of {', '.join(sorted(SERVICES))})"
                 )
-            if name not in _PARSERS:
+            if name not in PARSERS:
                 raise ValueError(
                     f"fault spec item {item!r}: unknown key {name!r}; known: "
-                    + ", ".join(sorted(_PARSERS))
+                    + ", ".join(sorted(PARSERS))
                 )
-            if colon and name not in _SERVICE_KEYS:
+            if colon and name not in SERVICE_KEYS:
                 raise ValueError(
                     f"fault spec item {item!r}: {name!r} cannot be set for one service"
                 )
             try:
-                parsed = _PARSERS[name](value)
+                parsed = PARSERS[name](value)
             except ValueError as exc:
                 raise ValueError(f"fault spec item {item!r}: {exc}") from None
             target = overrides.setdefault(service, {}) if colon else values
@@ -304,326 +273,3 @@ class Faults:
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         assert set(values) <= known
         return cls(**values, overrides=overrides)
-
-
-# --- spec parsing ------------------------------------------------------------------------------
-
-
-def _rate(name: str) -> Callable[[str], dict[str, Any]]:
-    def parse(value: str) -> dict[str, Any]:
-        number = _float(value)
-        if not 0.0 <= number <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        return {name: number}
-
-    return parse
-
-
-def _float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError(f"{value!r} is not a finite number")
-    return number
-
-
-def _seconds(name: str) -> Callable[[str], dict[str, Any]]:
-    def parse(value: str) -> dict[str, Any]:
-        number = _float(value)
-        if number < 0:
-            raise ValueError(f"{name} must not be negative")
-        return {name: number}
-
-    return parse
-
-
-def _int(value: str, *, minimum: int = 0) -> int:
-    if not value.isascii() or not value.isdigit():
-        raise ValueError(f"{value!r} is not a whole number")
-    number = int(value)
-    if number < minimum:
-        raise ValueError(f"{value!r} must be at least {minimum}")
-    return number
-
-
-def _size(name: str) -> Callable[[str], dict[str, Any]]:
-    def parse(value: str) -> dict[str, Any]:
-        scale = {"K": 1024, "M": 1024 * 1024}.get(value[-1:].upper(), 1)
-        digits = value[:-1] if scale > 1 else value
-        return {name: _int(digits) * scale}
-
-    return parse
-
-
-def _burst(status: int) -> Callable[[str], dict[str, Any]]:
-    def parse(value: str) -> dict[str, Any]:
-        every, x, length = value.lower().partition("x")
-        if not x:
-            raise ValueError("expected NxK: every Nth request starts K refusals")
-        return {
-            "burst_every": _int(every, minimum=1),
-            "burst_len": _int(length, minimum=1),
-            "burst_status": status,
-        }
-
-    return parse
-
-
-def _names(name: str, allowed: frozenset[str] | None = None) -> Callable[[str], dict[str, Any]]:
-    def parse(value: str) -> dict[str, Any]:
-        items = frozenset(v.strip() for v in value.split("+") if v.strip())
-        if allowed is not None and not items <= allowed:
-            raise ValueError(f"unknown {', '.join(sorted(items - allowed))}")
-        return {name: items}
-
-    return parse
-
-
-def _choice(name: str, options: tuple[str, ...]) -> Callable[[str], dict[str, Any]]:
-    def parse(value: str) -> dict[str, Any]:
-        if value not in options:
-            raise ValueError(f"{name} must be one of {', '.join(options)}")
-        return {name: value}
-
-    return parse
-
-
-def _url(value: str) -> dict[str, Any]:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("redirect must be an http(s) URL")
-    return {"redirect_to": value.rstrip("/")}
-
-
-def _seed(value: str) -> dict[str, Any]:
-    return {"seed": _int(value)}
-
-
-def _retry_after(value: str) -> dict[str, Any]:
-    return {"retry_after": _int(value)}
-
-
-_PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "latency": _seconds("latency"),
-    "error_rate": _rate("error_rate"),
-    "services": _names("error_services", SERVICES),
-    "burst429": _burst(429),
-    "burst503": _burst(503),
-    "retry_after": _retry_after,
-    "retry_after_form": _choice("retry_after_form", ("seconds", "date", "both")),
-    "reset_rate": _rate("reset_rate"),
-    "slow_rate": _rate("slow_rate"),
-    "slow": _seconds("slow_delay"),
-    "truncate_rate": _rate("truncate_rate"),
-    "malformed_rate": _rate("malformed_rate"),
-    "gzip_rate": _rate("corrupt_gzip_rate"),
-    "corrupt": _names("corrupt_objects"),
-    "huge": _names("huge_objects"),
-    "huge_size": _size("huge_size"),
-    "page_missing_rate": _rate("page_missing_rate"),
-    "page_garbled_rate": _rate("page_garbled_rate"),
-    "page_missing": _names("page_missing_jobs"),
-    "page_garbled": _names("page_garbled_jobs"),
-    "page_padding": _size("page_padding"),
-    "padding_jobs": _names("padding_jobs"),
-    "redirect": _url,
-    "redirect_jobs": _names("redirect_jobs"),
-    "redirect_services": _names("redirect_services", SERVICES),
-    "reject_repos": _names("reject_repos"),
-    "hostile": _names("hostile_jobs"),
-    "deny_list": _names("deny_list_buckets"),
-    "moved": _names("moved_jobs"),
-    "no_prowjob": _names("no_prowjob_jobs"),
-    "unlisted": _names("unlisted_jobs"),
-    "seed": _seed,
-}
-# Keys that may be given for one service (`gcs:error_rate=0.2`): the transport faults.
-_SERVICE_KEYS = frozenset(
-    {
-        "latency",
-        "error_rate",
-        "burst429",
-        "burst503",
-        "retry_after",
-        "retry_after_form",
-        "reset_rate",
-        "slow_rate",
-        "slow",
-    }
-)
-_TRANSPORT = frozenset({"reset_rate", "slow_rate"})
-
-
-# --- applying them -----------------------------------------------------------------------------
-
-
-def _unavailable(service: str, status: int = 503, headers: dict[str, str] | None = None):
-    """A 503 (or 429) shaped like the real service's own errors."""
-    if service == "gcs":
-        reason = "rateLimitExceeded" if status == 429 else "backendError"
-        message = "Rate limit exceeded" if status == 429 else "Backend Error"
-        error = {
-            "code": status,
-            "message": message,
-            "errors": [{"message": message, "domain": "global", "reason": reason}],
-        }
-        return web.json_response({"error": error}, status=status, headers=headers)
-    if service == "logilica":
-        text = "too many requests" if status == 429 else "service unavailable"
-        return web.json_response({"error": text}, status=status, headers=headers)
-    text = "429 Too Many Requests\n" if status == 429 else "503 Service Unavailable\n"
-    return web.Response(status=status, text=text, headers=headers)
-
-
-def _redirect_target(faults: Faults, service: str, request: web.Request) -> str | None:
-    if not faults.redirect_to or service not in faults.redirect_services:
-        return None
-    job = request.path.rstrip("/").rsplit("/", 1)[-1]
-    if service == "deck" and faults.redirect_jobs and job not in faults.redirect_jobs:
-        return None
-    return faults.redirect_to + request.path_qs
-
-
-def faults_middleware(faults: Faults, service: str) -> Callable:
-    """aiohttp middleware applying `faults` to every request of one service."""
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}")
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        faults.note(service, request)
-        latency = faults.get(service, "latency") if faults._applies(service) else faults.latency
-        if latency > 0:
-            await asyncio.sleep(latency)  # simulated network/server delay
-        target = _redirect_target(faults, service, request)
-        if target is not None:
-            faults.mark(service, request, "redirect")
-            raise web.HTTPFound(location=target)
-        refused = faults.burst(service)
-        if refused is not None:
-            status, retry_after = refused
-            faults.mark(service, request, f"burst{status}")
-            return _unavailable(service, status, {"Retry-After": retry_after})
-        if faults.should_fail(service):
-            faults.mark(service, request, "error")
-            return _unavailable(service)
-        safe = request.method in ("GET", "HEAD")
-        if faults.draw(service, "slow_rate"):
-            faults.mark(service, request, "slow")
-            await asyncio.sleep(faults.get(service, "slow_delay"))
-            if not safe and (request.transport is None or request.transport.is_closing()):
-                # The client gave up waiting: this request is dropped unprocessed. (Had it
-                # been processed, no client could tell, and a retry would post it twice.)
-                return web.Response(status=504, text="gateway timeout\n")
-        reset = faults.draw(service, "reset_rate")
-        if reset and not safe:
-            # A POST is cut before it reaches the application, for the same reason.
-            faults.mark(service, request, "reset")
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=502)
-        response = await handler(request)
-        if reset and _has_body(response):
-            faults.mark(service, request, "reset")
-            return await _reset_midway(request, response)
-        return response
-
-    return middleware
-
-
-def _has_body(response: web.StreamResponse) -> bool:
-    return (
-        isinstance(response, web.Response)
-        and isinstance(response.body, bytes)
-        and (len(response.body) > 1)
-    )
-
-
-async def _reset_midway(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    """Send the headers (with the full Content-Length) and half the body, then drop the
-    connection, as a crashed proxy or a network cut would."""
-    assert isinstance(response, web.Response) and isinstance(response.body, bytes)
-    body = response.body
-    stream = web.StreamResponse(status=response.status, reason=response.reason)
-    for key, value in response.headers.items():
-        if key.lower() not in ("content-length", "transfer-encoding"):
-            stream.headers.add(key, value)
-    stream.content_length = len(body)
-    if request.transport is None or request.transport.is_closing():
-        return response  # the client is gone already: nothing to cut
-    try:
-        await stream.prepare(request)
-        await stream.write(body[: len(body) // 2])
-    except ConnectionError:
-        pass
-    if request.transport is not None:
-        request.transport.abort()
-    return stream
-
-
-def break_object(faults: Faults, name: str, body: bytes, gzipped: bool) -> tuple[bytes, str]:
-    """A GCS object's body as the faults want it served, and the fault's name ("" if none)."""
-    if name in faults.corrupt_objects:
-        return (_corrupt_gzip(body), "corrupt-gzip") if gzipped else (_malformed(body), "malformed")
-    if not name.endswith(".json"):
-        return body, ""  # the rates are for JSON documents, not latest-build.txt and the like
-    if gzipped:
-        if faults.draw("gcs", "corrupt_gzip_rate"):
-            return _corrupt_gzip(body), "corrupt-gzip"
-        return body, ""
-    if faults.draw("gcs", "truncate_rate") and len(body) > 1:
-        return body[: len(body) // 2], "truncated"
-    if faults.draw("gcs", "malformed_rate"):
-        return _malformed(body), "malformed"
-    return body, ""
-
-
-def _malformed(body: bytes) -> bytes:
-    """Looks like JSON at first sight, is not (a proxy's error page served with 200)."""
-    return b'{"timestamp": 1700000000, "result": SUCCESS, <html>upstream error</html>' + body[:8]
-
-
-def _corrupt_gzip(body: bytes) -> bytes:
-    """Keep the gzip header, garble the deflate stream and the trailer."""
-    if not body.startswith(_GZIP_MAGIC) or len(body) < 20:
-        return _GZIP_MAGIC + b"\x08\x00" + b"\xff" * 24
-    return body[:10] + bytes(b ^ 0x5A for b in body[10:])
-
-
-async def serve_huge(faults: Faults, request: web.Request, name: str) -> web.StreamResponse:
-    """A JSON object of faults.huge_size bytes, streamed chunk by chunk without a
-    Content-Length (so a client can only refuse it by counting what it read)."""
-    size = faults.huge_size
-    head = b'{"timestamp": 1700000000, "passed": true, "result": "SUCCESS", "padding": "'
-    tail = b'"}'
-    response = web.StreamResponse(status=200)
-    response.content_type = "application/json"
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    chunk = b"x" * _HUGE_CHUNK
-    left = max(0, size - len(head) - len(tail))
-    try:
-        await response.write(head)
-        faults.huge_sent[name] += len(head)
-        while left > 0:
-            part = chunk if left >= len(chunk) else chunk[:left]
-            await response.write(part)
-            faults.huge_sent[name] += len(part)
-            left -= len(part)
-        await response.write(tail)
-        faults.huge_sent[name] += len(tail)
-        await response.write_eof()
-    except ConnectionError:
-        # The client hung up (as it should, past its size cap): nothing more to send.
-        if request.transport is not None:
-            request.transport.abort()
-    return response
-
-
-def padding(size: int) -> str:
-    """An HTML comment of about `size` bytes."""
-    if size <= 0:
-        return ""
-    line = "<!-- padding: " + "lorem ipsum dolor sit amet " * 3 + "-->\n"
-    return line * (size // len(line) + 1)

@@ -28,9 +28,11 @@ from yarl import URL
 from crawler.stages import STEP_GRAPH
 
 from .deck import RequestCounter
-from .faults import Faults, break_object, faults_middleware, serve_huge
+from .faults import Faults
+from .injection import break_object, faults_middleware, serve_huge
+from .records import FINISHED, PROWJOB, STARTED, SandboxBuild, SandboxJob, go_json
 from .stepgraph import graph_bytes, graph_for, graph_gzipped
-from .world import FINISHED, PROWJOB, STARTED, SandboxBuild, SandboxJob, World, go_json
+from .world import World
 
 EncodingLookup = Callable[[str, str], "str | None"]
 _OBJECT_PATH = re.compile(

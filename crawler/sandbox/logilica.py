@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .faults import Faults, faults_middleware
+from .faults import Faults
+from .injection import faults_middleware
 from .world import World
 
 API_PREFIX = "/api/import/v1"

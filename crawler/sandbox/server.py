@@ -31,7 +31,9 @@ from .deck import RequestCounter, make_deck_app
 from .faults import Faults
 from .gcs import GcsEmulator, make_gcs_proxy_app
 from .logilica import API_PREFIX, Recorder, make_logilica_app
-from .world import SandboxBuild, World, default_world, generated_world
+from .records import SandboxBuild
+from .world import World
+from .worldgen import default_world, generated_world
 
 T = TypeVar("T")
 _CALL_TIMEOUT = 60.0

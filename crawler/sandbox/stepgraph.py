@@ -12,7 +12,7 @@ import random
 import zlib
 from typing import Any
 
-from crawler.sandbox.world import RESULTS, SandboxBuild, go_json, rfc3339
+from crawler.sandbox.records import RESULTS, SandboxBuild, go_json, rfc3339
 
 _NS = 1_000_000_000
 # Share of a build's time (lower, upper weight) for the steps that run one after another.

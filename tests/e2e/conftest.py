@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from crawler.sandbox import Sandbox
-from crawler.sandbox.world import SandboxJob
+from crawler.sandbox.records import SandboxJob
 from crawler.tracker import parse_tracker
 from tests.conftest import CliResult, run_cli
 

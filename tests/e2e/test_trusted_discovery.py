@@ -12,7 +12,7 @@ import json
 import pytest
 
 from crawler.sandbox import Faults, Sandbox
-from crawler.sandbox.world import MOVED_BUCKET, PRIVATE_BUCKET
+from crawler.sandbox.records import MOVED_BUCKET, PRIVATE_BUCKET
 from tests.e2e.conftest import (
     TOKEN,
     assert_exactly_once,

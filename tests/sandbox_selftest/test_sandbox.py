@@ -19,7 +19,8 @@ import yaml
 from gcloud.aio.storage import Storage
 
 from crawler.sandbox import Faults, Sandbox, World, default_world, generated_world
-from crawler.sandbox.world import ESCAPE_TITLE, MOVED_BUCKET, PUBLIC_BUCKET
+from crawler.sandbox.records import MOVED_BUCKET, PUBLIC_BUCKET
+from crawler.sandbox.worldgen import ESCAPE_TITLE
 
 MARKER = "var allBuilds = "
 ENTRY_KEYS = ["SpyglassLink", "ID", "Started", "Duration", "Result", "Refs"]

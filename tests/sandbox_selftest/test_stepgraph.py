@@ -17,7 +17,7 @@ from crawler.stages import step_stages
 NS = 1_000_000_000
 T0 = calendar.timegm((2026, 7, 30, 9, 0, 0))
 TEST = "e2e-aws-ovn"
-# How long builds of each result take in the sandbox world (crawler.sandbox.world._duration).
+# How long builds of each result take in the sandbox world (crawler.sandbox.buildmaker.duration).
 DURATIONS = {
     "SUCCESS": (40 * 60, 3 * 3600),
     "FAILURE": (10 * 60, 3 * 3600),

@@ -19,7 +19,7 @@ from crawler.gcs import Listing
 from crawler.horizon import SNOWFLAKE_EPOCH_MS
 from crawler.payload import Artifacts, Payload, to_payload
 from crawler.prow import BuildRef, HistoryPage, parse_job_url
-from crawler.sandbox.world import go_json as sandbox_go_json
+from crawler.sandbox.records import go_json as sandbox_go_json
 
 DECK = "http://deck.test"
 BUCKET = "test-platform-results"
