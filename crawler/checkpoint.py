@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.horizon import build_started
 from crawler.prow import validate_job_name
 
 
@@ -34,6 +35,13 @@ class Checkpoint:
     # The start of the oldest finished build Logilica lacks (or, when the last run could not
     # see the job, when it was last seen): None when Logilica was up to date.
     behind_since: float | None = None
+
+
+def newest_start(saved: Checkpoint, newest: int) -> float | None:
+    """When the newest tracked build started: its snowflake time, else the start this file
+    kept for it (started.json's, for an old small ID), else unknown."""
+    known = saved.newest_started if saved.newest_id == newest else None
+    return build_started(newest) or known
 
 
 def checkpoint_path(directory: Path, job: str) -> Path:

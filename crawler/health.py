@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.checkpoint import read_checkpoint
+from crawler.checkpoint import newest_start, read_checkpoint
 from crawler.config import JobSpec
-from crawler.horizon import build_started
 from crawler.retry import GIVE_UP_AFTER_RUNS
 from crawler.tracker import FailureLog, read_tracker_summary
 
@@ -55,10 +54,7 @@ def read_health(directory: Path, spec: JobSpec, now: float) -> JobHealth:
     count, newest = read_tracker_summary(directory, spec.name)
     failures = FailureLog(directory, spec.name).load().entries
     saved = read_checkpoint(directory, spec.name)
-    started = None
-    if newest is not None:
-        known = saved.newest_started if saved.newest_id == newest else None
-        started = build_started(newest) or known
+    started = newest_start(saved, newest) if newest is not None else None
     lag = max(0.0, now - saved.behind_since) if saved.behind_since is not None else 0.0
     return JobHealth(
         name=spec.name,

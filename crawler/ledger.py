@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from crawler.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from crawler.checkpoint import Checkpoint, newest_start, read_checkpoint, write_checkpoint
 from crawler.config import JobSpec
 from crawler.discovery import PENDING_GIVE_UP_SECONDS, Found, Settled
 from crawler.horizon import Horizon, build_started
@@ -75,8 +75,7 @@ class JobLedger:
         self._saved = saved = read_checkpoint(self._directory, self.name)
         self._checkpoint_read = True
         if tracked.newest is not None:
-            known = saved.newest_started if saved.newest_id == tracked.newest else None
-            self._newest = (tracked.newest, build_started(tracked.newest) or known)
+            self._newest = (tracked.newest, newest_start(saved, tracked.newest))
         self._horizon_id = horizon.first_id if horizon is not None else 0
         if horizon is not None:
             self.counts.horizon = horizon.describe()
