@@ -45,6 +45,10 @@ _PASSED_HEADERS = frozenset(
 )
 _EMULATOR_LOGGERS = ("gcp_storage_emulator", "api.object", "api.bucket")
 SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
+# Connections the proxy keeps open to the emulator at once, and the emulator's listen backlog,
+# which must hold all of them: the emulator accepts one connection at a time.
+EMULATOR_CONNECTIONS = 16
+EMULATOR_BACKLOG = 64
 
 
 class GcsEmulator:
@@ -65,7 +69,13 @@ class GcsEmulator:
 
     def start(self) -> str:
         self._server.start()
-        host, port = self._server._api._httpd.server_address[:2]
+        httpd = self._server._api._httpd
+        # http.server listens with a backlog of 5 and serves one connection at a time: the
+        # proxy's connections beyond that had their SYNs dropped and waited out TCP's 1 s
+        # (then 3 s) retransmit, so a few downloads of a busy run took seconds. listen()
+        # again on a listening socket only changes the backlog (Linux, macOS).
+        httpd.socket.listen(EMULATOR_BACKLOG)
+        host, port = httpd.server_address[:2]
         self.url = f"http://{host}:{port}"
         return self.url
 
@@ -272,9 +282,9 @@ def _lists_unlisted_job(request: web.Request, faults: Faults) -> bool:
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    """One shared session to the emulator. It serves one request at a time on one thread with
-    a listen backlog of 5: 8 connections measured fastest (~1,250 GETs/s), 32 half that."""
-    connector = aiohttp.TCPConnector(limit=8, force_close=True)
+    """One shared session to the emulator, which serves one request at a time on one thread
+    (HTTP/1.0: a connection per request)."""
+    connector = aiohttp.TCPConnector(limit=EMULATOR_CONNECTIONS, force_close=True)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, auto_decompress=False
