@@ -13,11 +13,11 @@ wrote.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.files import replace_atomically
 from crawler.horizon import build_started
 from crawler.prow import validate_job_name
 
@@ -107,6 +107,4 @@ def write_checkpoint(directory: Path, job: str, checkpoint: Checkpoint) -> None:
         seen_at=checkpoint.seen_at,
         behind_since=checkpoint.behind_since,
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    replace_atomically(path, json.dumps(data, sort_keys=True) + "\n")

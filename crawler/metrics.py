@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from crawler.files import replace_atomically
+
 if TYPE_CHECKING:  # prometheus-client is imported when metrics are written, not at start-up
     from prometheus_client import CollectorRegistry
 
@@ -239,12 +241,6 @@ def read_last_success(path: Path) -> float | None:
     return value if value >= 0 else None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="ascii")
-    os.replace(tmp, path)
-
-
 def publish(
     config: Config,
     summary: RunSummary,
@@ -266,7 +262,7 @@ def publish(
     marker = last_success_path(tracker_dir, instance)
     if exit_code == 0 and not summary.dry_run:
         try:
-            _write_atomically(marker, f"{ended:.3f}\n")
+            replace_atomically(marker, f"{ended:.3f}\n", encoding="ascii")
         except OSError as exc:
             report(f"metrics: cannot record the last success in {marker}: {exc}")
     healths = []

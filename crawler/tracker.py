@@ -21,6 +21,7 @@ import aiofiles
 import aiofiles.os
 
 from crawler.errors import CrawlerError
+from crawler.files import replace_atomically
 from crawler.prow import validate_job_name
 from crawler.retry import GIVE_UP_AFTER_RUNS
 
@@ -238,10 +239,8 @@ class FailureLog:
         if not self.entries:
             self.path.unlink(missing_ok=True)
         else:
-            tmp = self.path.with_name(self.path.name + ".tmp")
             body = {
                 k: asdict(v) for k, v in sorted(self.entries.items(), key=lambda kv: int(kv[0]))
             }
-            tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
+            replace_atomically(self.path, json.dumps(body, indent=1) + "\n")
         self._dirty = False
