@@ -1,4 +1,8 @@
-"""What the user sees: per-job statistics, progress while running, and the final summary."""
+"""What the user sees: per-job statistics, event lines while running, and the final summary.
+
+Plain text only: the progress bars and the summary table of a terminal are in
+crawler/terminal.py, which imports rich (tens of ms a cron run has no use for).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,6 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from crawler.payload import Payload
 
@@ -175,64 +176,33 @@ class PlainReporter:
         print(text, file=self.out, flush=True)
 
 
-class RichReporter(PlainReporter):
-    """A live progress bar per job on a terminal; messages scroll above the bars."""
+class Console(Protocol):
+    """Where the summary goes: a rich Console on a terminal, a LineConsole otherwise."""
 
-    def __init__(self, console: Console, *, per_build: bool = False, verbose: bool = False) -> None:
-        super().__init__(console.file, per_build=per_build, dry_out=console.file, verbose=verbose)
-        self.console = console
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self._tasks: dict[str, Any] = {}
+    @property
+    def is_terminal(self) -> bool: ...
+    def print(self, text: str, **style: Any) -> None: ...
 
-    def start(self, jobs: list[JobCounts]) -> None:
-        self.progress.start()
-        for job in jobs:
-            self._tasks[job.name] = self.progress.add_task(
-                job.name[:60], total=None, note="walking history"
-            )
 
-    def job_discovered(self, job: JobCounts) -> None:
-        task = self._tasks[job.name]
-        note = f"{job.status}" if job.status != "ok" else f"{job.new} new, {job.running} running"
-        self.progress.update(task, total=max(job.attempted, 0) or 0, note=note)
+class LineConsole:
+    """A Console for logs and pipes: each text on a line of its own, styles ignored."""
 
-    def job_skipped(self, job: JobCounts, reason: str) -> None:
-        super().job_skipped(job, reason)
-        self.job_discovered(job)
+    is_terminal = False
 
-    def job_failed(self, job: JobCounts, message: str) -> None:
-        super().job_failed(job, message)
-        self.job_discovered(job)
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
 
-    def build_done(self, job: JobCounts, build_id: str, outcome: str, reason: str = "") -> None:
-        self.progress.advance(self._tasks[job.name])
-        if outcome == "failed" or self.per_build:
-            self.message(build_line(job, build_id, outcome, reason))
-
-    def would_upload(self, job: JobCounts, build_id: str, payload: Payload) -> None:
-        self.progress.advance(self._tasks[job.name])
-        self.message(dry_run_line(job, build_id, payload, self.verbose))
-
-    def message(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, highlight=False)
-
-    def stop(self) -> None:
-        self.progress.stop()
+    def print(self, text: str, **style: Any) -> None:
+        print(text, file=self.out, flush=True)
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:
     """The per-job table and totals, always printed at the end of a run."""
     verb = "would upload" if summary.dry_run else "uploaded"
     if console.is_terminal:
-        _print_table(summary, verb, console)
+        from crawler.terminal import print_table
+
+        print_table(summary, verb, console)
     else:
         for j in summary.jobs:
             console.print(
@@ -263,26 +233,6 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                 markup=False,
                 highlight=False,
             )
-
-
-_COUNTS = ("found", "new", "uploaded", "failed", "running", "deferred", "backlog")
-
-
-def _print_table(summary: RunSummary, verb: str, console: Console) -> None:
-    """Each job's name on a line of its own, whole however long (real job names run to 90
-    characters), then its counts on a line that fits 80 columns."""
-    title = f"prow-crawler {'dry run ' if summary.dry_run else ''}summary"
-    heads = [verb if c == "uploaded" else c for c in _COUNTS]
-    widths = [max(len(h), 5) for h in heads]
-    console.print(title, style="bold", markup=False, highlight=False)
-    header = "  status  " + " ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))
-    console.print(header, style="dim", markup=False, highlight=False)
-    for j in summary.jobs:
-        console.print(j.name, style="bold", markup=False, highlight=False, soft_wrap=True)
-        values = [str(getattr(j, c)) for c in _COUNTS]
-        row = " ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
-        style = "red" if j.problem else None
-        console.print(f"  {j.status:<7} {row}", style=style, markup=False, highlight=False)
 
 
 def dump_json(summary: RunSummary, out: TextIO) -> None:
