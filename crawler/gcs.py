@@ -5,6 +5,7 @@ API's media URL (the request made three or four times per build, so no wrapper a
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 # is not a build's metadata, and reading it whole would break the flat-memory promise.
 DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+# Characters quote(..., safe="") leaves as they are, plus "/" (encoded by _segment itself).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
 
 class _NoToken:
@@ -176,9 +179,8 @@ class GcsReader:
 
     def _object_url(self, bucket: str, path: str) -> URL:
         """The JSON API's media URL of an object, encoded once (the name as one segment)."""
-        name = quote(path, safe="")
         return URL(
-            f"{self._api_root}/storage/v1/b/{quote(bucket, safe='')}/o/{name}?alt=media",
+            f"{self._api_root}/storage/v1/b/{_segment(bucket)}/o/{_segment(path)}?alt=media",
             encoded=True,
         )
 
@@ -249,6 +251,15 @@ class Sink(Protocol):
 class Listing:
     prefixes: list[str]
     names: list[str]
+
+
+def _segment(text: str) -> str:
+    """`text` percent-encoded as one URL path segment (a slash too). Bucket and object names
+    of builds are nearly always URL-safe, which only needs the slashes replaced: quote() costs
+    ten times as much, and this runs for every object read."""
+    if _URL_SAFE.fullmatch(text):
+        return text.replace("/", "%2F")
+    return quote(text, safe="")
 
 
 def _decode_text(data: bytes, what: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,10 @@ async def read_capped(resp: aiohttp.ClientResponse, cap: int, what: str) -> byte
     length = resp.content_length
     if length is not None and length > cap:
         raise BodyTooLarge(f"{what}: body of {length} bytes exceeds the {cap}-byte cap")
+    if length is not None and "Content-Encoding" not in resp.headers:
+        # Not decompressed on the way in, so the declared length is the size held: one read
+        # (cheaper than the chunk loop; aiohttp never reads past Content-Length).
+        return await resp.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(64 * 1024):
@@ -67,6 +72,13 @@ async def exchange(
     history"). Raises RemoteError when the request still fails after its retries.
     """
 
+    data: bytes | None = None
+    if json_body is not None:
+        # Encoded once for every try, without the spaces json.dumps puts after separators by
+        # default (a build with its step stages is a few KiB of JSON).
+        data = json.dumps(json_body, separators=(",", ":")).encode()
+        headers = {**(headers or {}), "Content-Type": "application/json"}
+
     async def attempt() -> Response:
         target = url
         for _ in range(MAX_REDIRECTS + 1):
@@ -76,7 +88,7 @@ async def exchange(
                         method,
                         target,
                         headers=headers,
-                        json=json_body,
+                        data=data,
                         allow_redirects=False,
                         timeout=aiohttp.ClientTimeout(total=timeout),
                     ) as resp:

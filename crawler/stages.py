@@ -9,14 +9,13 @@ the fields the mapping needs (a step's `manifests` can be huge); `step_stages` n
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-
-import ijson
 
 STEP_GRAPH = "artifacts/ci-operator-step-graph.json"
 # The most graph text read (after gunzip): far beyond real graphs, which are kilobytes once
@@ -47,9 +46,10 @@ class StepGraphReader:
         self._inflate: Any = None
         self._head: bytes | None = b""  # the first bytes, until there are enough to spot gzip
         self._whole: bytearray | None = bytearray()  # the text so far, while it is small
-        self._events = ijson.sendable_list()
+        # The streaming parser's parts, made only for a graph too big to parse whole.
+        self._events: Any = None
         self._parser: Any = None
-        self._builder = ijson.ObjectBuilder()
+        self._builder: Any = None
         self._skipping: str | None = None  # prefix of a value being left out
 
     def feed(self, chunk: bytes) -> None:
@@ -95,7 +95,11 @@ class StepGraphReader:
         self._send(chunk)
 
     def _send(self, chunk: bytes | None) -> None:
+        import ijson  # only for a graph too big to parse whole: a cron run seldom needs it
+
         if self._parser is None:
+            self._events = ijson.sendable_list()
+            self._builder = ijson.ObjectBuilder()
             self._parser = ijson.parse_coro(self._events, use_float=True)
         try:
             if chunk is None:
@@ -168,18 +172,28 @@ def epoch_seconds(value: Any) -> int | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, sign, off_h, off_m = match.groups()
-    try:  # month 13, February 30, hour 24, second 60 and the like
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-    except ValueError:
+    days = _unix_day(year, month, day)
+    # Hour 24, minute 60 and the like; a leap second (:60) is refused as datetime does.
+    h, m, sec = int(hour), int(minute), int(second)
+    if days is None or h > 23 or m > 59 or sec > 59:
         return None
-    seconds = (moment.toordinal() - _UNIX_DAY_ONE) * 86400
-    seconds += moment.hour * 3600 + moment.minute * 60 + moment.second
+    seconds = days * 86400 + h * 3600 + m * 60 + sec
     if sign is not None:
         if int(off_h) > 23 or int(off_m) > 59:
             return None  # not an offset a clock can have
         offset = int(off_h) * 3600 + int(off_m) * 60
         seconds += -offset if sign == "+" else offset
     return seconds if _MIN_TS <= seconds <= _MAX_TS else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _unix_day(year: str, month: str, day: str) -> int | None:
+    """Days since 1970-01-01 of a calendar date, None for one that does not exist (month 13,
+    February 30). Cached: the steps of a build, and builds of one day, share their dates."""
+    try:
+        return date(int(year), int(month), int(day)).toordinal() - _UNIX_DAY_ONE
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

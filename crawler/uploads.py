@@ -75,14 +75,21 @@ class Batcher:
         """One expected build's download is over (added to a batch, or failed)."""
         async with self._changed:
             self._coming -= 1
-            self._changed.notify_all()
+            if self._coming <= 0:  # nothing more can join a batch: every open one is ready
+                self._changed.notify_all()
 
     async def add(self, repo_id: str, task: BuildTask) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self._count < self._capacity)
-            self._open.setdefault(repo_id, _Batch(repo_id)).tasks.append(task)
+            first = not self._open
+            batch = self._open.setdefault(repo_id, _Batch(repo_id))
+            batch.tasks.append(task)
             self._count += 1
-            self._changed.notify_all()
+            # Wake the uploaders only when this can change what they do: a batch just became
+            # ready, or the first open batch starts the linger clock they sleep on. Waking
+            # them for every build cost more CPU than the batching itself.
+            if first or len(batch.tasks) == self._size or self._count >= self._capacity:
+                self._changed.notify_all()
 
     async def get(self) -> _Batch | None:
         """The next batch to send; None once closed and empty."""
@@ -95,7 +102,8 @@ class Batcher:
                 if self._closed and not self._open:
                     return None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), self._next_look())
+                    async with asyncio.timeout(self._next_look()):
+                        await self._changed.wait()
 
     def _ready(self, batch: _Batch, now: float) -> bool:
         if len(batch.tasks) >= self._size or self._closed or self._coming <= 0:

@@ -16,11 +16,13 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from hypothesis import given
+from hypothesis import strategies as st
 from yarl import URL
 
 from crawler.config import PUBLIC_API_ROOT, api_root_from_env
 from crawler.errors import RemoteError
-from crawler.gcs import GcsReader, decode_object
+from crawler.gcs import GcsReader, _segment, decode_object
 from crawler.http import MAX_REDIRECTS, BodyTooLarge, Response, exchange
 from crawler.limits import HostGate
 from crawler.logilica import LogilicaClient, Secret
@@ -99,7 +101,9 @@ async def test_exchange_posts_json(http_mock: aioresponses, session: aiohttp.Cli
         json_body=[{"a": 1}],
     )
     assert resp.status == 201
-    assert calls(http_mock, "POST", url)[0].kwargs["json"] == [{"a": 1}]
+    sent = calls(http_mock, "POST", url)[0].kwargs
+    assert json.loads(sent["data"]) == [{"a": 1}]
+    assert sent["headers"]["Content-Type"] == "application/json"
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 408])
@@ -259,6 +263,12 @@ BUCKET = "test-platform-results"
 OBJECT = "pr-logs/pull/org_repo/12/pull-ci-x/1950119109857382400/finished.json"
 OBJECT_URL = f"{GCS}/storage/v1/b/{BUCKET}/o/{quote(OBJECT, safe='')}?alt=media"
 FINISHED = {"timestamp": 1753865012, "passed": True, "result": "SUCCESS"}
+
+
+@given(st.text(max_size=80) | st.text(alphabet="abcXYZ019_.~/-%", max_size=80))
+def test_object_names_are_encoded_as_quote_encodes_them(name: str) -> None:
+    # The fast path for URL-safe names must give exactly what quote(..., safe="") gives.
+    assert _segment(name) == quote(name, safe="")
 
 
 def test_decode_plain_json() -> None:
@@ -543,8 +553,12 @@ async def test_create_builds_posts_the_array(
     builds = [{"originalID": "1"}, {"originalID": "2"}]
     await client(session).create_builds("repo-7", builds)
     [call] = calls(http_mock, "POST", url)
-    assert call.kwargs["json"] == builds
-    assert call.kwargs["headers"] == {"X-lgca-token": TOKEN, "x-lgca-domain": DOMAIN}
+    assert json.loads(call.kwargs["data"]) == builds
+    assert call.kwargs["headers"] == {
+        "X-lgca-token": TOKEN,
+        "x-lgca-domain": DOMAIN,
+        "Content-Type": "application/json",
+    }
 
 
 async def test_create_builds_quotes_the_repo_id(
