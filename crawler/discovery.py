@@ -11,6 +11,7 @@ remembers it. See docs/formats.md for the page, the listing and the build IDs.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import deque
@@ -237,25 +238,34 @@ async def _list(
     gcs: GcsReader, job: JobSpec, plan: Plan, settled: Settled, buckets: tuple[str, ...]
 ) -> dict[int, str] | ListingVerdict:
     """Build ID -> bucket for every build folder listed from the lower bound up; a verdict
-    instead when a bucket refuses to be listed."""
+    instead when a bucket refuses to be listed. The buckets are listed at once (each is a
+    round trip or more, and a catching-up job waits for all of them); a build listed in
+    two buckets belongs to the first one named."""
     prefix = listing_prefix(job)
-    presubmit = job.url.presubmit
     bound = max(settled.floor, plan.horizon.first_id if plan.horizon else 0)
     start = f"{prefix}{bound}" if len(str(bound)) >= _SNOWFLAKE_DIGITS else None
+
+    async def ids_in(bucket: str) -> list[int]:
+        ids: list[int] = []
+        async for page in gcs.list_folder(bucket, prefix, start_offset=start):
+            for entry in page.names if job.url.presubmit else page.prefixes:
+                build_id = build_id_from_listing(prefix, entry, job.url.presubmit)
+                # Servers may ignore startOffset, and it compares text: filter as numbers.
+                if build_id is not None and int(build_id) >= settled.floor:
+                    ids.append(int(build_id))
+        return ids
+
+    results = await asyncio.gather(*(ids_in(b) for b in buckets), return_exceptions=True)
     listed: dict[int, str] = {}
-    for bucket in buckets:
-        try:
-            async for page in gcs.list_folder(bucket, prefix, start_offset=start):
-                for entry in page.names if presubmit else page.prefixes:
-                    build_id = build_id_from_listing(prefix, entry, presubmit)
-                    # Servers may ignore startOffset, and it compares text: filter as numbers.
-                    if build_id is not None and int(build_id) >= settled.floor:
-                        listed.setdefault(int(build_id), bucket)
-        except RemoteError as exc:
-            if exc.status in (401, 403):
-                reason = f"gs://{bucket} refused anonymous listing (HTTP {exc.status})"
-                return ListingVerdict(False, buckets, reason)
-            raise
+    for bucket, result in zip(buckets, results, strict=True):
+        if isinstance(result, RemoteError) and result.status in (401, 403):
+            reason = f"gs://{bucket} refused anonymous listing (HTTP {result.status})"
+            return ListingVerdict(False, buckets, reason)
+    for bucket, result in zip(buckets, results, strict=True):
+        if isinstance(result, BaseException):
+            raise result
+        for build_id in result:
+            listed.setdefault(build_id, bucket)
     return listed
 
 
