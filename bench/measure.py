@@ -284,6 +284,37 @@ def first_request_s(
     return round(min(within) - started, 4) if within else None
 
 
+def phases(
+    arrivals: list[tuple[float, str, str]], started: float, ended: float
+) -> dict[str, dict[str, float | int]]:
+    """Per service, when its first and last request of one run arrived (seconds after the
+    process started) and how many came: where a small run's wall time goes."""
+    out: dict[str, dict[str, float | int]] = {}
+    for when, service, _method in arrivals:
+        if started <= when <= ended:
+            at = round(when - started, 4)
+            seen = out.setdefault(service, {"first_s": at, "last_s": at, "requests": 0})
+            seen["first_s"] = min(seen["first_s"], at)
+            seen["last_s"] = max(seen["last_s"], at)
+            seen["requests"] += 1
+    return out
+
+
+def small_run_bound(jobs: int, limits: dict[str, float], latency: float, start_s: float) -> float:
+    """The least wall time the limits allow an hourly run that reads each job's newest deck
+    page (every run does) and then lists, reads and uploads its new builds.
+
+    Deck takes floor(deck_rps) pages in any 1 s (sliding window, each page counting until 1 s
+    after its answer), so the last job's page cannot start before (ceil(jobs / floor(rps)) - 1)
+    windows of (1 s + latency) have passed; after its page, that job still needs a listing,
+    finished.json, then started.json and the step graph together, and one POST: four round
+    trips. `start_s` is the process's start-up to its first request.
+    """
+    per_window = max(1, math.floor(limits["deck_rps"]))
+    windows = math.ceil(jobs / per_window) - 1
+    return round(start_s + windows * (1.0 + latency) + latency + 4 * latency, 3)
+
+
 def spread(values: list[float]) -> dict[str, float | None]:
     """Median, min and max (None for an empty list)."""
     if not values:

@@ -28,7 +28,9 @@ from bench.measure import (
     Shape,
     crawl_figures,
     first_request_s,
+    phases,
     run_crawler,
+    small_run_bound,
     spread,
     startup_cpu,
     stats_delta,
@@ -269,6 +271,7 @@ def scenario_small(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             ),
             "client_requests": (run.get("summary") or {}).get("requests"),
             "server_requests": run["server"],
+            "phases": phases(arrivals, run["started_monotonic"], run["ended_monotonic"]),
         }
         for rep, run in enumerate(runs, 1)
     ]
@@ -278,6 +281,9 @@ def scenario_small(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     # The baseline's seconds for the same builds; scaled per build if it did a different number.
     base_s = base["seconds"] * expected / base["builds"] if base["builds"] else 0.0
     speedup = round(base_s / wall["median_s"], 2) if wall["median_s"] else 0.0
+    bound_s = small_run_bound(
+        shape.jobs, {**DEFAULT_LIMITS, **limits}, shape.latency, first["median_s"] or 0.0
+    )
     all_uploaded = all(r["uploaded"] == r["builds_received"] == expected for r in repetitions)
     out: dict[str, Any] = {
         "shape": asdict(shape),
@@ -304,6 +310,10 @@ def scenario_small(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "cpu_s_median": round(statistics.median(r["cpu_s"] for r in repetitions), 3),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in repetitions),
         "speedup": speedup,
+        # The limits' floor for this run (see measure.small_run_bound) and its speed-up.
+        "bound_s": bound_s,
+        "speedup_at_bound": round(base_s / bound_s, 2) if bound_s else None,
+        "phases_median": _median_phases([r["phases"] for r in repetitions]),
         "all_uploaded": all_uploaded,
         "startup": {"help": help_, "validate": validate, "first_request": first},
         "targets": SMALL_TARGETS,
@@ -317,6 +327,17 @@ def scenario_small(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
     tables.print_small(out)
     return out
+
+
+def _median_phases(runs: list[dict[str, dict[str, float | int]]]) -> dict[str, dict[str, float]]:
+    services = sorted({s for run in runs for s in run})
+    return {
+        s: {
+            k: round(statistics.median(run[s][k] for run in runs if s in run), 4)
+            for k in ("first_s", "last_s", "requests")
+        }
+        for s in services
+    }
 
 
 def _below(value: float | None, target: float) -> bool:

@@ -234,6 +234,12 @@ def print_small(out: dict[str, Any]) -> None:
             ),
             ("speed-up", f"{out['speedup']}x", f">= {targets['speedup']:g}x", yes("speedup")),
             (
+                "limits' floor s (speed-up there)",
+                f"{out['bound_s']:.3f} ({out['speedup_at_bound']}x)",
+                "-",
+                "-",
+            ),
+            (
                 "crawler cpu s (median) / peak RSS MB (max)",
                 f"{out['cpu_s_median']} / {out['peak_rss_mb']}",
                 "-",
@@ -253,6 +259,15 @@ def print_small(out: dict[str, Any]) -> None:
                 yes("first_request"),
             ),
         ],
+    )
+
+    phases = out["phases_median"]
+    table(
+        "small: where the wall time goes (medians; seconds after the process started, "
+        "as the sandbox saw the requests arrive)",
+        ("service", "requests", "first arrived s", "last arrived s"),
+        [(s, p["requests"], f"{p['first_s']:.3f}", f"{p['last_s']:.3f}") for s, p in phases.items()]
+        + [("process exit", "-", "-", f"{wall['median_s']:.3f}")],
     )
 
 

@@ -28,10 +28,16 @@ from tests.e2e.conftest import (
 
 
 def backfill(sb: Sandbox, tmp: Path, *args: str, max_runs: int = 2) -> list[dict]:
-    """`run --limit 0 --json` until a run succeeds (at most max_runs); the summaries."""
+    """`run --limit 0 --json` until a run succeeds (at most max_runs); the summaries.
+
+    Each run's failure lines are printed: pytest shows them when a later assertion fails,
+    which is what a build missing after every run needs to be diagnosed."""
     summaries = []
-    for _ in range(max_runs):
+    for run in range(1, max_runs + 1):
         res = run_crawler(sb, tmp, "--limit", "0", "--json", *args)
+        for line in res.output.splitlines():
+            if line.startswith(("failed ", "error ", "discovery ")):
+                print(f"run {run}: {line}")
         assert "Traceback" not in res.output, res.output
         assert res.code in (0, 1), res.output
         summaries.append(json.loads(res.stdout))
