@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 import zlib
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 STEP_GRAPH = "artifacts/ci-operator-step-graph.json"
 # The most graph text read (after gunzip): far beyond real graphs, which are kilobytes once
@@ -196,39 +196,42 @@ def _unix_day(year: str, month: str, day: str) -> int | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """A step (or substep) that ran: both times known, the end clamped to the start."""
+class _Step(NamedTuple):
+    """A step (or substep) that ran: both times known, the end clamped to the start. A tuple
+    (not a frozen dataclass, whose __init__ costs four object.__setattr__ calls): a build's
+    steps are made for every build."""
 
-    name: str
     started: int
+    name: str
     completed: int
     failed: bool
 
-    @property
-    def order(self) -> tuple[int, str]:
-        return self.started, self.name
 
-
-def _name(step: Any) -> str | None:
-    name = step.get("name") if isinstance(step, dict) else None
-    return name if isinstance(name, str) and name else None
+# Steps are ordered by start, then name; sorted() keeps the graph's order for full ties.
+_ORDER = operator.itemgetter(0, 1)
 
 
 def _failed(step: Any) -> bool:
-    return _name(step) is not None and step.get("failed") is True
+    if not isinstance(step, dict):
+        return False
+    name = step.get("name")
+    return isinstance(name, str) and bool(name) and step.get("failed") is True
 
 
 def _ran(step: Any, failed: bool = False) -> _Step | None:
     """The step when it is well formed and ran; `failed` adds failure from its substeps."""
-    name = _name(step)
-    if name is None:
+    if not isinstance(step, dict):
+        return None
+    name = step.get("name")
+    if not isinstance(name, str) or not name:
         return None
     started = epoch_seconds(step.get("started_at"))
-    completed = epoch_seconds(step.get("finished_at"))
-    if started is None or completed is None:
+    if started is None:
         return None
-    return _Step(name, started, max(started, completed), failed or _failed(step))
+    completed = epoch_seconds(step.get("finished_at"))
+    if completed is None:
+        return None
+    return _Step(started, name, max(started, completed), failed or step.get("failed") is True)
 
 
 def _substeps(step: dict[str, Any]) -> list[Any]:
@@ -265,10 +268,10 @@ def step_stages(graph: Any, *, build_id: str, url: str) -> list[dict[str, Any]] 
             continue
         seen.add(step.name)
         jobs = [job for job in map(_ran, substeps) if job is not None]
-        stages.append((step, sorted(jobs, key=lambda job: job.order) or [step]))
+        stages.append((step, sorted(jobs, key=_ORDER) or [step]))
     if not stages:
         return None
-    stages.sort(key=lambda pair: pair[0].order)
+    stages.sort(key=lambda pair: _ORDER(pair[0]))
     return [
         {
             "name": step.name,
