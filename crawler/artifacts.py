@@ -50,16 +50,15 @@ async def read_build(
         return ref, None
     if not isinstance(finished, dict):
         raise BuildError("finished.json is not a JSON object")
-    results = await asyncio.gather(
-        gcs.read_json(ref.bucket, base + "started.json"),
-        _maybe(needs_prowjob(job, ref, finished), gcs.read_json(ref.bucket, base + "prowjob.json")),
-        _maybe(job.stages == "steps", _step_graph(gcs, ref.bucket, base + STEP_GRAPH)),
-        return_exceptions=True,  # all three end before the build's fate is decided
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    started, prowjob, graph = results
+    reads: dict[str, Coroutine[Any, Any, Any]] = {
+        "started": gcs.read_json(ref.bucket, base + "started.json")
+    }
+    if needs_prowjob(job, ref, finished):
+        reads["prowjob"] = gcs.read_json(ref.bucket, base + "prowjob.json")
+    if job.stages == "steps":
+        reads["graph"] = _step_graph(gcs, ref.bucket, base + STEP_GRAPH)
+    got = dict(zip(reads, await _all(list(reads.values())), strict=True))
+    started, prowjob, graph = got["started"], got.get("prowjob"), got.get("graph")
     if not isinstance(started, dict):
         raise BuildError("started.json is missing or not a JSON object")
     prowjob = prowjob if isinstance(prowjob, dict) else None
@@ -67,12 +66,17 @@ async def read_build(
     return ref, artifacts
 
 
-async def _maybe(wanted: bool, read: Coroutine[Any, Any, Any]) -> Any:
-    """The read's result when wanted; otherwise it is never started (and costs nothing)."""
-    if not wanted:
-        read.close()
-        return None
-    return await read
+async def _all(reads: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """The reads' results, read at once; every read ends before an error is raised, so none
+    is left running when the build's fate is decided. A lone read is awaited as it is (a
+    task per read is CPU a build without a graph or prowjob.json need not spend)."""
+    if len(reads) == 1:
+        return [await reads[0]]
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def _step_graph(gcs: GcsReader, bucket: str, path: str) -> Any:
