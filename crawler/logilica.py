@@ -12,7 +12,7 @@ import aiohttp
 from crawler.errors import RemoteError
 from crawler.http import exchange
 from crawler.limits import HostGate
-from crawler.retry import RetryStats, give_up
+from crawler.retry import DecodeBudget, RetryStats, give_up
 from crawler.secret import Secret
 
 _MAX_ANSWER_BYTES = 32 * 1024 * 1024
@@ -45,26 +45,33 @@ class LogilicaClient:
         return {"X-lgca-token": self._token.reveal(), "x-lgca-domain": self._domain}
 
     async def repositories(self) -> dict[str, str]:
-        """Map of repository full name (lower-cased) -> Logilica id; one call serves a run."""
-        resp = await exchange(
-            self._session,
-            self._gate,
-            "GET",
-            f"{self._base}/repositories",
-            what="Logilica GET /repositories",
-            cap=_MAX_ANSWER_BYTES,
-            timeout=self._timeout,
-            headers=self._headers(),
-            stats=self._stats,
-        )
-        if resp.status != 200:
-            raise give_up(
-                f"Logilica GET /repositories: HTTP {resp.status}{_hint(resp.status)}", resp.status
+        """Map of repository full name (lower-cased) -> Logilica id; one call serves a run.
+
+        Every build of the run needs it, so an answer cut short or garbled on the way is read
+        again (DECODE_TRIES in all, see crawler.retry) rather than failing them all."""
+        budget = DecodeBudget(self._stats)
+        while True:
+            resp = await exchange(
+                self._session,
+                self._gate,
+                "GET",
+                f"{self._base}/repositories",
+                what="Logilica GET /repositories",
+                cap=_MAX_ANSWER_BYTES,
+                timeout=self._timeout,
+                headers=self._headers(),
+                stats=self._stats,
             )
-        try:
-            items = json.loads(resp.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RemoteError("Logilica GET /repositories: answer is not JSON") from None
+            if resp.status != 200:
+                raise give_up(
+                    f"Logilica GET /repositories: HTTP {resp.status}{_hint(resp.status)}",
+                    resp.status,
+                )
+            try:
+                items = json.loads(resp.body)
+                break
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                budget.spend(RemoteError("Logilica GET /repositories: answer is not JSON"))
         if isinstance(items, dict) and isinstance(items.get("repositories"), list):
             items = items["repositories"]
         if not isinstance(items, list):

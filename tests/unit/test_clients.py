@@ -443,7 +443,9 @@ TOKEN = "lgca-TOKEN-0123456789abcdefghijklmnopqrstuv"
 DOMAIN = "redhat"
 
 
-def client(session: aiohttp.ClientSession, api_url: str = API) -> LogilicaClient:
+def client(
+    session: aiohttp.ClientSession, api_url: str = API, stats: RetryStats | None = None
+) -> LogilicaClient:
     return LogilicaClient(
         session,
         HostGate("logilica", 2),
@@ -451,6 +453,7 @@ def client(session: aiohttp.ClientSession, api_url: str = API) -> LogilicaClient
         token=Secret(TOKEN),
         domain=DOMAIN,
         timeout=5,
+        stats=stats,
     )
 
 
@@ -530,7 +533,6 @@ async def test_repositories_accepts_a_wrapped_list_and_a_trailing_slash(
         (401, TOKEN, "HTTP 401 (check LOGILICA_TOKEN and LOGILICA_DOMAIN)"),
         (403, "forbidden", "HTTP 403 (check LOGILICA_TOKEN"),
         (404, "", "HTTP 404"),
-        (200, "<html>login</html>", "not JSON"),
         (200, '{"repos": []}', "not a list"),
         (200, "42", "not a list"),
     ],
@@ -541,6 +543,29 @@ async def test_repositories_errors(
     http_mock.get(f"{API}/repositories", status=status, body=body)
     with pytest.raises(RemoteError, match=phrase.replace("(", r"\(").replace(")", r"\)")) as info:
         await client(session).repositories()
+    assert_no_token(info.value)
+
+
+async def test_repositories_read_again_when_the_answer_is_not_json(
+    http_mock: aioresponses, session: aiohttp.ClientSession
+) -> None:
+    url = f"{API}/repositories"
+    http_mock.get(url, status=200, body='[{"id": 1, "na')  # cut short on the way
+    http_mock.get(url, status=200, payload=[{"id": 1, "name": "a/b"}])
+    stats = RetryStats()
+    assert await client(session, stats=stats).repositories() == {"a/b": "1"}
+    assert len(calls(http_mock, "GET", url)) == 2
+    assert stats.retries == 1
+
+
+async def test_repositories_never_json_fails_after_the_decode_tries(
+    http_mock: aioresponses, session: aiohttp.ClientSession
+) -> None:
+    url = f"{API}/repositories"
+    http_mock.get(url, status=200, body="<html>login</html>", repeat=True)
+    with pytest.raises(RemoteError, match="answer is not JSON") as info:
+        await client(session).repositories()
+    assert len(calls(http_mock, "GET", url)) == DECODE_TRIES
     assert_no_token(info.value)
 
 
