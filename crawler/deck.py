@@ -10,7 +10,7 @@ from crawler.config import Limits
 from crawler.http import exchange
 from crawler.limits import HostGate
 from crawler.prow import HistoryPage, PageError, parse_history_page
-from crawler.retry import DecodeBudget, RetryStats, deck_says_no, give_up
+from crawler.retry import RetryStats, deck_says_no, give_up, read_until_decoded
 
 # Deck pages are small HTML; cap them so a broken deck cannot exhaust memory.
 MAX_PAGE_BYTES = 16 * 1024 * 1024
@@ -38,8 +38,8 @@ class DeckClient:
 
     async def page(self, url: str) -> HistoryPage:
         """One history page; RemoteError (with deck's words) or PageError if unusable."""
-        budget = DecodeBudget(self._stats)
-        while True:
+
+        async def read() -> str:
             resp = await exchange(
                 self._session,
                 self._gate(url),
@@ -55,7 +55,12 @@ class DeckClient:
             if resp.status != 200:
                 first = text.strip().splitlines()[0][:300] if text.strip() else ""
                 raise give_up(f"deck {url}: HTTP {resp.status}: {first}", resp.status)
+            return text
+
+        def parse(text: str) -> HistoryPage:
             try:
                 return parse_history_page(text, url)
             except PageError as exc:
-                budget.spend(PageError(f"deck {url}: {exc}"))
+                raise PageError(f"deck {url}: {exc}") from None
+
+        return await read_until_decoded(read, parse, undecodable=PageError, stats=self._stats)

@@ -12,7 +12,7 @@ import aiohttp
 from crawler.errors import RemoteError
 from crawler.http import exchange
 from crawler.limits import HostGate
-from crawler.retry import DecodeBudget, RetryStats, give_up
+from crawler.retry import RetryStats, give_up, read_until_decoded
 from crawler.secret import Secret
 
 _MAX_ANSWER_BYTES = 32 * 1024 * 1024
@@ -49,8 +49,8 @@ class LogilicaClient:
 
         Every build of the run needs it, so an answer cut short or garbled on the way is read
         again (DECODE_TRIES in all, see crawler.retry) rather than failing them all."""
-        budget = DecodeBudget(self._stats)
-        while True:
+
+        async def read() -> bytes:
             resp = await exchange(
                 self._session,
                 self._gate,
@@ -67,11 +67,12 @@ class LogilicaClient:
                     f"Logilica GET /repositories: HTTP {resp.status}{_hint(resp.status)}",
                     resp.status,
                 )
-            try:
-                items = json.loads(resp.body)
-                break
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                budget.spend(RemoteError("Logilica GET /repositories: answer is not JSON"))
+            return resp.body
+
+        try:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+            items = await read_until_decoded(read, json.loads, stats=self._stats)
+        except ValueError:
+            raise RemoteError("Logilica GET /repositories: answer is not JSON") from None
         if isinstance(items, dict) and isinstance(items.get("repositories"), list):
             items = items["repositories"]
         if not isinstance(items, list):

@@ -31,6 +31,7 @@ import backoff
 from crawler.errors import RemoteError
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -147,6 +148,24 @@ class DecodeBudget:
             raise exc
         if self._stats is not None:
             self._stats.retries += 1
+
+
+async def read_until_decoded(
+    read: Callable[[], Awaitable[T]],
+    decode: Callable[[T], U],
+    *,
+    undecodable: type[ValueError] = ValueError,
+    stats: RetryStats | None = None,
+) -> U:
+    """decode(await read()), reading again while decode raises `undecodable` (an answer cut
+    short or garbled on the way), DECODE_TRIES reads in all; then that error is raised."""
+    budget = DecodeBudget(stats)
+    while True:
+        answer = await read()
+        try:
+            return decode(answer)
+        except undecodable as exc:
+            budget.spend(exc)
 
 
 def _wait_gen() -> Generator[float, Any, None]:

@@ -211,19 +211,19 @@ class _Step(NamedTuple):
 _ORDER = operator.itemgetter(0, 1)
 
 
+def _name(step: Any) -> str | None:
+    name = step.get("name") if isinstance(step, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 def _failed(step: Any) -> bool:
-    if not isinstance(step, dict):
-        return False
-    name = step.get("name")
-    return isinstance(name, str) and bool(name) and step.get("failed") is True
+    return _name(step) is not None and step.get("failed") is True
 
 
 def _ran(step: Any, failed: bool = False) -> _Step | None:
     """The step when it is well formed and ran; `failed` adds failure from its substeps."""
-    if not isinstance(step, dict):
-        return None
-    name = step.get("name")
-    if not isinstance(name, str) or not name:
+    name = _name(step)
+    if name is None:
         return None
     started = epoch_seconds(step.get("started_at"))
     if started is None:
