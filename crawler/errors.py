@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class CrawlerError(Exception):
     """Base class for errors the crawler reports to the user without a traceback."""
@@ -46,3 +48,37 @@ class RemoteError(CrawlerError):
         self.status = status
         self.permanent = permanent
         super().__init__(message)
+
+
+# Write errors that say the filesystem itself cannot take more (not one file's problem): once
+# one is seen, no later confirmation could be recorded there either.
+FILESYSTEM_FAULTS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EROFS", "EIO", "EDQUOT", "EFBIG")
+    if hasattr(errno, name)
+)
+
+
+class DiskFault(CrawlerError):
+    """A state file (tracker, failures, checkpoint, lock) could not be written because its
+    filesystem is full, read-only or failing: the run stops uploading (see Pipeline)."""
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        self.path = str(path)
+        self.errno = exc.errno
+        code = errno.errorcode.get(exc.errno or 0, "error")
+        self.reason = f"{exc.strerror or exc} ({code})"
+        self.kept = 0  # of a failed tracker append: the IDs that did reach the disk
+        super().__init__(f"cannot write {self.path}: {self.reason}")
+
+    @staticmethod
+    def of(path: object, exc: OSError) -> OSError | DiskFault:
+        """`exc` as a DiskFault when it is a filesystem fault, else unchanged."""
+        return DiskFault(path, exc) if exc.errno in FILESYSTEM_FAULTS else exc
+
+    def advice(self) -> str:
+        if self.errno == errno.EROFS:
+            return "fix the mount (the filesystem is read-only) and run again"
+        if self.errno == errno.EIO:
+            return "check the disk and its mount (I/O error) and run again"
+        return "free space on that filesystem (or raise its quota) and run again"

@@ -16,6 +16,7 @@ from pathlib import Path
 from crawler.checkpoint import Checkpoint, newest_start, read_checkpoint, write_checkpoint
 from crawler.config import JobSpec
 from crawler.discovery import PENDING_GIVE_UP_SECONDS, Found, Settled
+from crawler.errors import DiskFault
 from crawler.horizon import Horizon, build_started
 from crawler.payload import Payload
 from crawler.prow import BuildRef, started_epoch
@@ -121,10 +122,24 @@ class JobLedger:
 
     # -- outcomes (`finished` is set when the last one is in) ------------------------------
 
+    async def prepare(self, builds: int) -> None:
+        """Before a POST: the tracker has room for `builds` lines (DiskFault if not)."""
+        await self._tracker.prepare(builds)
+
     async def confirmed(self, tasks: list[BuildTask]) -> None:
-        """Logilica answered 2xx: record the builds in the tracker at once (OSError if not)."""
-        refs = [t.ref for t in tasks]
-        await self._tracker.append([r.id for r in refs])
+        """Logilica answered 2xx: record the builds in the tracker at once. DiskFault if the
+        tracker refused: the builds it kept count as uploaded, the rest as unrecorded."""
+        try:
+            await self._tracker.append([t.ref.id for t in tasks])
+        except DiskFault as fault:
+            self._recorded(tasks[: fault.kept])
+            lost = len(tasks) - fault.kept
+            self.counts.unrecorded += lost
+            self._count_outcomes(lost)
+            raise
+        self._recorded(tasks)
+
+    def _recorded(self, tasks: list[BuildTask]) -> None:
         for task in tasks:
             ref = task.ref
             self._failures.clear(ref.id)
@@ -133,8 +148,8 @@ class JobLedger:
                 body = task.payload.body if task.payload is not None else {}
                 started = body.get("startedAt")
                 self._newest = (ref.key, build_started(ref.key, started))
-        self.counts.uploaded += len(refs)
-        self._count_outcomes(len(refs))
+        self.counts.uploaded += len(tasks)
+        self._count_outcomes(len(tasks))
 
     def would_upload(self) -> None:
         """A dry run got this far with the build."""
@@ -219,23 +234,23 @@ class JobLedger:
         before = saved.behind_since or saved.seen_at
         return min(t for t in (oldest, before) if t is not None) if oldest or before else None
 
-    async def close(self) -> str | None:
+    async def close(self) -> OSError | DiskFault | None:
         """Write the failures and the checkpoint (only if this run owns the job), release the
-        lock. Safe to call again; returns a problem to report, if any."""
+        lock. Safe to call again; returns what could not be written, if anything (the old
+        files stay whole: both are replaced atomically)."""
         if self._closed:
             return None
         self._closed = True
         checkpoint = self.next_checkpoint()
         self.counts.backlog = checkpoint.backlog
-        problem = None
+        problem: OSError | DiskFault | None = None
         if self._owned:
             try:
                 self._failures.save()
                 if self._checkpoint_read:
                     write_checkpoint(self._directory, self.name, checkpoint)
             except OSError as exc:
-                problem = f"cannot write the state of {self.name}: {exc}"
-                self.counts.errors.append(problem)
+                problem = DiskFault.of(exc.filename or self._directory, exc)
         self._owned = False
         await self._tracker.close()
         return problem

@@ -40,7 +40,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         (),
     ),
     "prow_crawler_run_builds": (
-        "Builds of the last run by outcome: uploaded, failed, running, deferred.",
+        "Builds of the last run by outcome: uploaded, failed, running, deferred, unrecorded.",
         ("job", "outcome"),
     ),
     "prow_crawler_job_success": (
@@ -68,7 +68,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "prow_crawler_requests": ("Requests of the last run per service.", ("service",)),
     "prow_crawler_retries": ("Retries of the last run per service.", ("service",)),
 }
-OUTCOMES = ("uploaded", "failed", "running", "deferred")
+OUTCOMES = ("uploaded", "failed", "running", "deferred", "unrecorded")
 SERVICES = ("deck", "gcs", "logilica")
 # The metrics `status --metrics-file` writes: what the files alone say, per job.
 JOB_METRICS = (

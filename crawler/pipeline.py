@@ -17,7 +17,7 @@ from crawler.artifacts import read_payload
 from crawler.config import Config, RunOptions
 from crawler.deck import DeckClient
 from crawler.discovery import Plan, discover
-from crawler.errors import BuildError, CrawlerError, RemoteError
+from crawler.errors import BuildError, CrawlerError, DiskFault, RemoteError
 from crawler.gcs import GcsReader
 from crawler.ledger import BuildTask, JobLedger
 from crawler.limits import HostGate
@@ -51,6 +51,7 @@ class Pipeline:
         self._uploads: Uploads | None = None
         self._stop = asyncio.Event()
         self.stop_reason: str | None = None
+        self.fault: DiskFault | None = None  # the first state file that could not be written
         self._job_slots = asyncio.Semaphore(MAX_ACTIVE_JOBS)
         self._now = time.time()  # horizons (`since: 2d`) count back from the run's start
         self._ledgers = [
@@ -85,6 +86,7 @@ class Pipeline:
         """What the run did so far (all of it, once `run` has returned)."""
         summary = RunSummary(jobs=[j.counts for j in self._ledgers], dry_run=self.options.dry_run)
         summary.stopped = self.stop_reason
+        summary.fault = self._fault_line(summary)
         summary.seconds = seconds
         summary.retries_by_service = {k: v.retries for k, v in self.retry_stats.items()}
         summary.retries = sum(summary.retries_by_service.values())
@@ -101,6 +103,34 @@ class Pipeline:
             self.stop_reason = reason
             self.reporter.message(f"stopping ({reason}): finishing uploads in flight")
             self._stop.set()
+
+    def _halt(self, fault: DiskFault) -> None:
+        """A state file could not be written: its filesystem takes no more, so no later
+        confirmation could be recorded. No POST starts from now on and downloads stop; POSTs
+        in flight finish and their lines are written if the disk allows."""
+        if self.fault is not None:
+            return
+        self.fault = fault
+        self.stop_reason = "disk fault"
+        self.reporter.message(
+            f"stopping: {fault}: starting no more uploads, finishing those in flight"
+        )
+        if self._uploads is not None:
+            self._uploads.halt()
+        self._stop.set()
+
+    def _fault_line(self, summary: RunSummary) -> str | None:
+        """The run's last line after a disk fault: the file, the error, what to do, the cost."""
+        if self.fault is None:
+            return None
+        lost = summary.totals()["unrecorded"]
+        cost = (
+            f"{lost} build{'s' if lost != 1 else ''} Logilica confirmed could not be recorded "
+            "and will be uploaded again by the next run"
+            if lost
+            else "every build Logilica confirmed is recorded"
+        )
+        return f"disk fault: {self.fault}; {self.fault.advice()}; {cost}"
 
     # -- orchestration ------------------------------------------------------------------
 
@@ -131,6 +161,7 @@ class Pipeline:
                 lim,
                 confirmed=self._uploaded,
                 failed=self._failed,
+                faulted=self._faulted,
                 free_slots=self._logilica_gate.free_slots,
             )
             uploaders = [
@@ -205,6 +236,8 @@ class Pipeline:
         except (CrawlerError, OSError) as exc:
             ledger.fail_job(str(exc))
             report.job_failed(ledger.counts, str(exc))
+            if isinstance(exc, DiskFault):
+                self._halt(exc)
             return []
         if ledger.repaired:
             report.job_note(ledger.counts, "repaired", ledger.repaired)
@@ -227,8 +260,13 @@ class Pipeline:
     async def _close(self, ledger: JobLedger) -> None:
         """Write the job's files and release its lock (once; later calls do nothing)."""
         problem = await ledger.close()
-        if problem is not None:
-            self.reporter.job_failed(ledger.counts, problem)
+        if problem is None or (isinstance(problem, DiskFault) and self.fault is not None):
+            return  # after a disk fault the old state files stay, whole: the line says it all
+        message = f"cannot write the state of {ledger.name}: {problem}"
+        ledger.fail_job(message)
+        self.reporter.job_failed(ledger.counts, message)
+        if isinstance(problem, DiskFault):
+            self._halt(problem)
 
     # -- download and map ---------------------------------------------------------------
 
@@ -264,6 +302,15 @@ class Pipeline:
     async def _uploaded(self, tasks: list[BuildTask]) -> None:
         for task in tasks:
             self.reporter.build_done(task.ledger.counts, task.ref.id, "uploaded")
+
+    async def _faulted(
+        self, fault: DiskFault, ledger: JobLedger, unrecorded: list[BuildTask]
+    ) -> None:
+        if self.fault is None:
+            ledger.fail_job(str(fault))
+        for task in unrecorded:
+            self.reporter.build_done(task.ledger.counts, task.ref.id, "unrecorded", str(fault))
+        self._halt(fault)
 
     async def _failed(self, task: BuildTask, reason: str, permanent: bool) -> None:
         reason = task.ledger.failed(task.ref, reason, permanent=permanent)

@@ -18,7 +18,9 @@ from crawler.payload import Payload
 class JobCounts:
     """Counts for one job in one run; `status` is ok, failed or locked.
 
-    `attempted` builds were handed to download; each ends uploaded, failed or running.
+    `attempted` builds were handed to download; each ends uploaded, failed or running, or
+    is left unsent by a stop. `unrecorded`: confirmed by Logilica, but the tracker could not
+    take its line (a full or read-only disk), so the next run uploads it again.
     `backlog`: finished builds known and not uploaded when the run ended (deferred by the
     limit, failed, cut off by a stop). `discovery`: how builds were found, deck or gcs.
     """
@@ -31,6 +33,7 @@ class JobCounts:
     failed: int = 0
     running: int = 0
     deferred: int = 0
+    unrecorded: int = 0
     given_up: int = 0
     backlog: int = 0
     pages: int = 0
@@ -53,6 +56,7 @@ class RunSummary:
     retries: int = 0
     retries_by_service: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run stopped early (signal, deadline), if it did
+    fault: str | None = None  # the state file that could not be written, what to do
     peak_rss_mb: float | None = None
     loop: str = ""  # the event loop that ran it: uvloop or asyncio
 
@@ -65,6 +69,7 @@ class RunSummary:
             "failed",
             "running",
             "deferred",
+            "unrecorded",
             "given_up",
             "backlog",
         )
@@ -72,7 +77,7 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(j.problem for j in self.jobs) else 0
+        return 1 if self.fault or any(j.problem for j in self.jobs) else 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,7 @@ class RunSummary:
             "retries": self.retries,
             "retries_by_service": self.retries_by_service,
             "stopped": self.stopped,
+            "fault": self.fault,
             "peak_rss_mb": self.peak_rss_mb,
             "loop": self.loop,
             "jobs": [asdict(j) for j in self.jobs],
@@ -208,7 +214,7 @@ def print_summary(summary: RunSummary, console: Console) -> None:
             console.print(
                 f"summary job={j.name} status={j.status} found={j.found} new={j.new} "
                 f"{verb.replace(' ', '_')}={j.uploaded} failed={j.failed} running={j.running} "
-                f"deferred={j.deferred} backlog={j.backlog}",
+                f"deferred={j.deferred} backlog={j.backlog}{_unrecorded(j.unrecorded)}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
@@ -217,7 +223,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     console.print(
         f"total jobs={len(summary.jobs)} found={t['found']} new={t['new']} "
         f"{verb.replace(' ', '_')}={t['uploaded']} failed={t['failed']} running={t['running']} "
-        f"deferred={t['deferred']} backlog={t['backlog']} seconds={summary.seconds:.1f}",
+        f"deferred={t['deferred']} backlog={t['backlog']}{_unrecorded(t['unrecorded'])} "
+        f"seconds={summary.seconds:.1f}",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -233,6 +240,14 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                 markup=False,
                 highlight=False,
             )
+
+    if summary.fault:
+        console.print(summary.fault, markup=False, highlight=False, soft_wrap=True)
+
+
+def _unrecorded(count: int) -> str:
+    """The field only when a disk fault left some: the lines stay as they were otherwise."""
+    return f" unrecorded={count}" if count else ""
 
 
 def dump_json(summary: RunSummary, out: TextIO) -> None:

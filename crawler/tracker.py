@@ -2,28 +2,38 @@
 the job's lock; and its failures file (docs/formats.md#tracker-and-state-files).
 
 Format (kept from the old script): `<tracker-dir>/<job>.txt`, one decimal build ID per line.
-A line is appended only after Logilica confirmed the build, with one unbuffered O_APPEND
-write per confirmed batch, so a kill can at worst leave a torn last line, which `load` repairs.
+A line is appended only after Logilica confirmed the build, with one O_APPEND write per
+confirmed batch, so a kill can at worst leave a torn last line, which `load` repairs; a write
+that fails part-way (a full disk) is cut back to whole lines at once (files.append_whole_lines).
+Room for a batch's lines is reserved before its POST, so a disk that is full already costs no
+upload and a confirmation in flight still finds room when the disk fills meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiofiles
 import aiofiles.os
 
-from crawler.errors import CrawlerError
-from crawler.files import replace_atomically
+from crawler.errors import CrawlerError, DiskFault
+from crawler.files import ShortAppend, append_whole_lines, replace_atomically, reserve
 from crawler.prow import validate_job_name
 from crawler.retry import GIVE_UP_AFTER_RUNS
+
+# Bytes a tracker line may take (a 19-digit snowflake ID and its newline, with room to spare),
+# and the least reserved at a time: one page, a syscall per ~200 confirmed builds.
+LINE_BYTES = 24
+RESERVE_BYTES = 4096
 
 
 class TrackerError(CrawlerError):
@@ -82,7 +92,10 @@ class Tracker:
         self.path = tracker_path(directory, job)
         self._lock_path = self.path.with_suffix(".lock")
         self._lock_fd: int | None = None
-        self._file: aiofiles.threadpool.binary.AsyncFileIO | None = None
+        self._fd: int | None = None  # the tracker, opened for appending on first need
+        self._size = 0  # its length after our last write
+        self._reserved_end = 0  # disk reserved up to this offset (0: nothing reserved)
+        self._write: Callable[[int, bytes], int] = os.write  # tests inject short writes
 
     async def lock(self, wait: float = 0.0) -> None:
         """Take the job's OS file lock (the kernel drops it if the process dies).
@@ -101,7 +114,10 @@ class Tracker:
             await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def _try_lock(self) -> None:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DiskFault.of(self._lock_path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -113,8 +129,12 @@ class Tracker:
                     f"{f' (pid {holder})' if holder else ''} is working on this job"
                 ) from None
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise DiskFault.of(self._lock_path, exc) from None
         self._lock_fd = fd
 
     async def load(self, *, repair: bool = True) -> TrackedIds:
@@ -132,21 +152,56 @@ class Tracker:
             text = raw.decode("ascii", "replace")
         ids, note, good_len = parse_tracker(text, str(self.path))
         if note is not None and repair:
-            os.truncate(self.path, good_len)
+            try:
+                os.truncate(self.path, good_len)
+            except OSError as exc:
+                raise DiskFault.of(self.path, exc) from None
         return TrackedIds(frozenset(ids), note, max(ids) if ids else None)
 
+    async def prepare(self, lines: int) -> None:
+        """Before a POST of `lines` builds: the tracker is open and the disk holds room for
+        their lines, or DiskFault (nothing is sent then, so nothing is uploaded twice)."""
+        need = lines * LINE_BYTES
+        if self._fd is None or self._size + need > self._reserved_end:
+            await asyncio.to_thread(self._prepare, need)
+
+    def _prepare(self, need: int) -> None:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+            amount = max(need, RESERVE_BYTES)
+            # Where the filesystem cannot reserve, the append itself finds out (and is cut
+            # back to whole lines); nothing is reserved, so the next POST asks again.
+            self._reserved_end = self._size + amount if reserve(self._fd, amount) else 0
+        except OSError as exc:
+            raise DiskFault(self.path, exc) from None
+
     async def append(self, build_ids: list[str]) -> None:
-        """Record confirmed builds: one write() call, so a kill cannot interleave two batches."""
+        """Record confirmed builds: one write, whole lines or none of a line. DiskFault (its
+        `kept`: how many of the first IDs are on disk) when the filesystem refuses."""
         if not build_ids:
             return
-        if self._file is None:
-            self._file = await aiofiles.open(self.path, "ab", buffering=0)
-        await self._file.write("".join(f"{b}\n" for b in build_ids).encode("ascii"))
+        data = "".join(f"{b}\n" for b in build_ids).encode("ascii")
+        try:
+            if self._fd is None:
+                self._prepare(0)
+            assert self._fd is not None
+            await asyncio.to_thread(append_whole_lines, self._fd, data, self._write)
+        except OSError as exc:
+            # Any failed append (not only ENOSPC/EROFS) means confirmations go unrecorded.
+            fault = DiskFault(self.path, exc)
+            if isinstance(exc, ShortAppend):
+                fault.kept = exc.kept
+            with contextlib.suppress(OSError):
+                self._size = os.fstat(self._fd).st_size if self._fd is not None else 0
+            raise fault from None
+        self._size += len(data)
 
     async def close(self) -> None:
-        if self._file is not None:
-            await self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

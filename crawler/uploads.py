@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from crawler.config import Limits
-from crawler.errors import BuildError, CrawlerError, RemoteError
+from crawler.errors import BuildError, CrawlerError, DiskFault, RemoteError
 from crawler.ledger import BuildTask, JobLedger
 from crawler.logilica import LogilicaClient
 from crawler.retry import send_one_by_one
@@ -27,6 +27,8 @@ RATE_RECHECK_SECONDS = 0.05
 
 Failed = Callable[[BuildTask, str, bool], Awaitable[None]]
 Confirmed = Callable[[list[BuildTask]], Awaitable[None]]
+# A state file could not be written: the fault, and the confirmed builds it left unrecorded.
+Faulted = Callable[[DiskFault, JobLedger, list[BuildTask]], Awaitable[None]]
 
 
 @dataclass
@@ -146,7 +148,9 @@ class Uploads:
 
     A 2xx confirms a batch: its builds go into their jobs' trackers at once, then `confirmed`
     is told. A batch refused with a 4xx is sent again build by build, so one bad build does
-    not sink the others; what still fails is handed to `failed`.
+    not sink the others; what still fails is handed to `failed`. Once `halt` is called (a
+    tracker's disk is full or read-only) no POST starts: a confirmation could not be
+    recorded, so the build would only be uploaded again by the next run.
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class Uploads:
         *,
         confirmed: Confirmed,
         failed: Failed,
+        faulted: Faulted,
         free_slots: Callable[[], float] | None = None,
     ) -> None:
         self._client = client
@@ -167,6 +172,8 @@ class Uploads:
         )
         self._confirmed = confirmed
         self._failed = failed
+        self._faulted = faulted
+        self.halted = False
         # Fetched when the first build needs it: a cron run with nothing new never asks.
         self._repos: dict[str, str] | None = None
         self._repos_error: CrawlerError | None = None
@@ -189,12 +196,30 @@ class Uploads:
             raise BuildError(f"repository {repo} is not known to Logilica")
         return repo_id
 
+    def halt(self) -> None:
+        """Start no more POSTs (those in flight finish); what is still batched stays unsent,
+        for the next run."""
+        self.halted = True
+
     async def worker(self) -> None:
         """One uploader: send batches until the batcher is closed and empty."""
         while (batch := await self.batcher.get()) is not None:
-            await self._send(batch.repo_id, batch.tasks)
+            if not self.halted:
+                await self._send(batch.repo_id, batch.tasks)
+
+    async def _room_for(self, tasks: list[BuildTask]) -> bool:
+        """Every tracker of the batch can take its lines; else the fault is reported."""
+        for ledger, group in _by_job(tasks):
+            try:
+                await ledger.prepare(len(group))
+            except DiskFault as fault:
+                await self._faulted(fault, ledger, [])
+                return False
+        return True
 
     async def _send(self, repo_id: str, tasks: list[BuildTask]) -> None:
+        if self.halted or not await self._room_for(tasks):
+            return
         bodies = [t.payload.body for t in tasks if t.payload is not None]
         try:
             await self._client.create_builds(repo_id, bodies)
@@ -210,14 +235,19 @@ class Uploads:
 
     async def _confirm(self, tasks: list[BuildTask]) -> None:
         """Logilica answered 2xx: record the builds in their jobs' trackers at once."""
-        by_job: dict[int, tuple[JobLedger, list[BuildTask]]] = {}
-        for task in tasks:
-            by_job.setdefault(id(task.ledger), (task.ledger, []))[1].append(task)
-        for ledger, group in by_job.values():
+        for ledger, group in _by_job(tasks):
             try:
                 await ledger.confirmed(group)
-            except OSError as exc:
-                for task in group:
-                    await self._failed(task, f"uploaded but not recorded in tracker: {exc}", False)
+            except DiskFault as fault:
+                await self._confirmed(group[: fault.kept])
+                await self._faulted(fault, ledger, group[fault.kept :])
                 continue
             await self._confirmed(group)
+
+
+def _by_job(tasks: list[BuildTask]) -> list[tuple[JobLedger, list[BuildTask]]]:
+    """The tasks grouped by job, in the order the jobs first appear."""
+    by_job: dict[int, tuple[JobLedger, list[BuildTask]]] = {}
+    for task in tasks:
+        by_job.setdefault(id(task.ledger), (task.ledger, []))[1].append(task)
+    return list(by_job.values())

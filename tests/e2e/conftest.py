@@ -4,8 +4,10 @@ what Logilica received and what the tracker files say."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from crawler.sandbox import Sandbox
 from crawler.sandbox.records import SandboxJob
 from crawler.tracker import parse_tracker
-from tests.conftest import CliResult, run_cli
+from tests.conftest import REPO_ROOT, CliResult, cli_command, cli_env, run_cli
 
 # A distinctive token, so a leak into output or files can be searched for.
 TOKEN = "tok-E2E-d1st1nct1ve-5ecret-93f1"
@@ -158,3 +160,111 @@ def assert_exactly_once(
         if job.name not in except_jobs:
             done = {b.id for b in job.builds if not b.running} - except_builds
             assert ids >= done, f"{job.name}: {sorted(done - ids)[:5]} not tracked"
+
+
+# -- a CLI in the background, and waiting for it --------------------------------------------
+
+WAIT = 90.0  # bound on any single wait for progress or exit (a loaded 2-core machine)
+
+
+class Cli:
+    """`python -m crawler ARGS` running in the background; output goes to files, not pipes,
+    so a chatty run can never block on a full pipe while the test waits."""
+
+    _seq = 0
+
+    def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
+        Cli._seq += 1
+        self.out_path = workdir / f"cli-{Cli._seq}.out"
+        self.err_path = workdir / f"cli-{Cli._seq}.err"
+        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                cli_command(args),
+                env=cli_env(env),
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float = WAIT) -> CliResult:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"CLI did not exit within {timeout} s:\n{self.stderr()[-3000:]}")
+        return CliResult(code, self.out_path.read_text(errors="replace"), self.stderr())
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(WAIT)
+
+
+def wait_until(cond: Callable[[], bool], what: str, cli: Cli | None = None) -> bool:
+    """Poll `cond` (bounded); False if `cli` exited first (it finished before the moment)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        if cli is not None and not cli.running():
+            return cond()
+        time.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def settle(sb: Sandbox) -> None:
+    """After a kill, let Logilica finish requests already in its hands (for exact figures only:
+    the assertions hold either way)."""
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        posts = sb.recorder.posts
+        if posts != last:
+            last, stable_since = posts, time.monotonic()
+        elif time.monotonic() - stable_since > 0.4:
+            return
+        time.sleep(0.02)
+
+
+def reads_total(sb: Sandbox) -> int:
+    """Requests to deck and GCS so far."""
+    return sb.deck_requests.total() + sb.gcs_requests.total()
+
+
+def downloads(sb: Sandbox) -> int:
+    """GCS object reads (media and metadata), not bucket listings."""
+    counts = sb.gcs_requests.snapshot()
+    return counts["media"] + counts["metadata"]
+
+
+def received_total(sb: Sandbox) -> int:
+    """Builds received by Logilica, each time counted."""
+    return sum(sb.recorder.count_by_id().values())
+
+
+def all_tracked(tracker_dir: Path) -> set[str]:
+    """Every ID in the directory's tracker files (each checked by read_tracker)."""
+    return set().union(*tracked_by_job(tracker_dir).values())
+
+
+def assert_complete(sb: Sandbox, tracker_dir: Path) -> None:
+    """Nothing lost: every finished build reached Logilica and is tracked under its job."""
+    expected = finished_by_job(sb)
+    received = set(sb.recorder.count_by_id())
+    lost = set().union(*expected.values()) - received
+    assert not lost, f"{len(lost)} finished builds never reached Logilica"
+    trackers = tracked_by_job(tracker_dir)
+    for job, ids in expected.items():
+        assert trackers.get(job, set()) == ids, f"{job}: tracker differs from finished builds"
+
+
+def duplicates(sb: Sandbox) -> dict[str, int]:
+    """Builds Logilica received more than once: ID -> times."""
+    return {k: n for k, n in sb.recorder.count_by_id().items() if n > 1}

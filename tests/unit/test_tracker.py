@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler.errors import DiskFault
+from crawler.files import ShortAppend, append_whole_lines
 from crawler.retry import GIVE_UP_AFTER_RUNS
 from crawler.tracker import (
     FailureLog,
@@ -176,17 +179,87 @@ async def test_append_writes_whole_lines(tracker: Tracker) -> None:
 
 async def test_append_is_one_write_per_batch(tracker: Tracker) -> None:
     await tracker.append(["1"])
-    assert tracker._file is not None
     writes: list[bytes] = []
-    real_write = tracker._file.write
 
-    async def counting_write(data: bytes) -> Any:
+    def counting_write(fd: int, data: bytes) -> int:
         writes.append(data)
-        return await real_write(data)
+        return os.write(fd, data)
 
-    tracker._file.write = counting_write  # type: ignore[method-assign]
+    tracker._write = counting_write
     await tracker.append(["2", "3", "4"])
     assert writes == [b"2\n3\n4\n"]
+
+
+def _short_then(error: int, allow: int) -> Any:
+    """A write() that takes `allow` bytes, then fails with `error` (a disk filling up)."""
+    left = [allow]
+
+    def write(fd: int, data: bytes) -> int:
+        if left[0] <= 0:
+            raise OSError(error, os.strerror(error))
+        n = os.write(fd, data[: left[0]])
+        left[0] -= n
+        return n
+
+    return write
+
+
+@pytest.mark.parametrize("allow", [0, 7, 20, 37, 40, 59])
+async def test_short_write_is_cut_back_to_whole_lines(tracker: Tracker, allow: int) -> None:
+    await tracker.append(["1950119109857382400"])
+    ids = ["1950119109857382401", "1950119109857382402", "1950119109857382403"]
+    tracker._write = _short_then(errno.ENOSPC, allow)
+    with pytest.raises(DiskFault) as caught:
+        await tracker.append(ids)
+    kept = allow // 20
+    assert caught.value.kept == kept
+    assert str(tracker.path) in str(caught.value) and "ENOSPC" in str(caught.value)
+    text = tracker.path.read_text()
+    assert text.endswith("\n"), "the file ends in a fragment of an ID"
+    assert text.split("\n")[:-1] == ["1950119109857382400", *ids[:kept]]
+
+
+@pytest.mark.parametrize("error", [errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT])
+async def test_failed_append_leaves_the_file_as_it_was(tracker: Tracker, error: int) -> None:
+    await tracker.append(["16"])
+    tracker._write = _short_then(error, 0)
+    with pytest.raises(DiskFault) as caught:
+        await tracker.append(["17", "18"])
+    assert caught.value.kept == 0 and caught.value.errno == error
+    assert tracker.path.read_bytes() == b"16\n"
+    tracker._write = os.write  # the disk is back: appends go on after the whole lines
+    await tracker.append(["19"])
+    assert tracker.path.read_bytes() == b"16\n19\n"
+
+
+def test_whole_line_append_cuts_the_fragment_of_a_real_short_write(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"1\n")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        with pytest.raises(ShortAppend) as caught:
+            append_whole_lines(fd, b"22\n333\n4444\n", _short_then(errno.ENOSPC, 5))
+    finally:
+        os.close(fd)
+    assert caught.value.kept == 1 and caught.value.truncated
+    assert path.read_bytes() == b"1\n22\n"
+
+
+async def test_prepare_reserves_room_without_changing_the_file(tracker: Tracker) -> None:
+    await tracker.append(["5"])
+    await tracker.prepare(10)
+    assert tracker.path.read_bytes() == b"5\n"
+    assert (await tracker.load()).ids == frozenset({5})
+
+
+async def test_prepare_where_no_file_can_be_made_names_the_tracker(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    tracker = Tracker(tmp_path, JOB)
+    tracker.path = blocker / f"{JOB}.txt"  # a directory that cannot hold files: ENOTDIR
+    with pytest.raises(DiskFault) as caught:
+        await tracker.prepare(1)
+    assert str(tracker.path) in str(caught.value)
 
 
 async def test_append_keeps_existing_content_and_is_visible_at_once(tracker: Tracker) -> None:
