@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -117,11 +118,6 @@ def _show_received(console: Console, sandbox: object) -> None:
     from crawler.sandbox import Sandbox
 
     assert isinstance(sandbox, Sandbox)
-    table = Table(title="What the fake Logilica received")
-    columns = ("builds", "Success", "Failure", "Cancelled", "with PR", "with steps")
-    for col in ("repository", *columns):
-        left = col == "repository"
-        table.add_column(col, justify="left" if left else "right", overflow="fold")
     names = {r["id"]: r["name"] for r in sandbox.world.repositories}
     per_repo: dict[str, Counter[str]] = {}
     example = None
@@ -134,16 +130,53 @@ def _show_received(console: Console, sandbox: object) -> None:
         c["with steps"] += steps
         if steps and example is None and build["conclusion"] == "Failure":
             example = build
-    for name, c in sorted(per_repo.items()):
-        table.add_row(name, *(str(c[k]) for k in columns))
-    console.print(table)
+    _print_received(console, per_repo)
     if example is not None:
-        console.print(f"stages of build {example['originalID']} ({example['name']}), Failure:")
+        # The job's name on a line of its own: with the build ID it would not fit 80 columns.
+        console.print(f"stages of build {example['originalID']}, Failure, of", markup=False)
+        console.print(f"{example['name']}:", markup=False, soft_wrap=False, overflow="fold")
         for stage in example["stages"]:
             console.print(f"  {_stage_line(stage)}", markup=False)
             if len(stage["jobs"]) > 1:
                 for job in stage["jobs"]:
                     console.print(f"      {_stage_line(job)}", markup=False)
+
+
+_TITLE = "What the fake Logilica received"
+# What is counted per repository -> its header, short so that the repository column keeps the
+# width of its longest name at 80 columns.
+_COUNTED = {
+    "builds": "builds",
+    "Success": "ok",
+    "Failure": "fail",
+    "Cancelled": "cancel",
+    "with PR": "PR",
+    "with steps": "steps",
+}
+
+
+def _print_received(console: Console, per_repo: dict[str, Counter[str]]) -> None:
+    """A row per repository, its name whole in the first column. Where names and counts
+    cannot share a line, each name goes on a line of its own above its counts (as in the
+    per-job summary, crawler.terminal) and is folded only if wider than the terminal."""
+    rows = sorted(per_repo.items())
+    table = Table(title=_TITLE, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("repository", no_wrap=True)
+    for head in _COUNTED.values():
+        table.add_column(head, justify="right", no_wrap=True)
+    for name, c in rows:
+        table.add_row(name, *(str(c[k]) for k in _COUNTED))
+    natural = console.measure(table, options=console.options.update_width(10_000))
+    if natural.maximum <= console.width:
+        console.print(table)
+        return
+    width = {k: max([len(h), *(len(str(c[k])) for _, c in rows)]) for k, h in _COUNTED.items()}
+    console.print(_TITLE, style="bold", markup=False)
+    heads = " ".join(h.rjust(width[k]) for k, h in _COUNTED.items())
+    console.print(f"  {heads}", style="dim", markup=False)
+    for name, c in rows:
+        console.print(name, style="bold", markup=False, soft_wrap=False, overflow="fold")
+        console.print("  " + " ".join(str(c[k]).rjust(width[k]) for k in _COUNTED))
 
 
 def _stage_line(item: dict) -> str:
