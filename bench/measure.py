@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from crawler.config import Limits
+from crawler.core.jobs import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -253,7 +253,9 @@ def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
 
 def startup_cpu(timeout: float) -> dict[str, float]:
     """CPU seconds and peak RSS of an interpreter that only imports the crawler."""
-    res = measured([PY, "-c", "import crawler.cli, crawler.pipeline"], dict(os.environ), timeout)
+    res = measured(
+        [PY, "-c", "import crawler.cli.app, crawler.pipeline"], dict(os.environ), timeout
+    )
     return {"cpu_s": round(res["cpu_s"], 3), "peak_rss_mb": round(res["peak_rss_mb"], 1)}
 
 

@@ -37,7 +37,7 @@ from bench.measure import (
     whole_process_walls,
     window_stats,
 )
-from crawler.config import DEFAULT_LIMIT
+from crawler.core.defaults import DEFAULT_LIMIT
 
 FAST = {"deck_rps": 1000.0, "logilica_rps": 1000.0}  # "no rate limit" for CPU/memory runs
 # Fill runs (cron, small) only make the trackers; these rates apply whatever the flags say.

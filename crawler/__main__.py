@@ -1,5 +1,5 @@
 """`python -m crawler` is the same as the `prow-crawler` console script."""
 
-from crawler.cli import main
+from crawler.cli.app import main
 
 main()

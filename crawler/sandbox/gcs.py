@@ -25,7 +25,7 @@ from gcp_storage_emulator.handlers import buckets as emulator_buckets
 from gcp_storage_emulator.server import create_server
 from yarl import URL
 
-from crawler.stages import STEP_GRAPH
+from crawler.prow.stepgraph import STEP_GRAPH
 
 from .deck import RequestCounter
 from .faults import Faults

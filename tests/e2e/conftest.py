@@ -15,7 +15,7 @@ import pytest
 
 from crawler.sandbox import Sandbox
 from crawler.sandbox.records import SandboxJob
-from crawler.tracker import parse_tracker
+from crawler.state.tracker import parse_tracker
 from tests.conftest import REPO_ROOT, CliResult, cli_command, cli_env, run_cli
 
 # A distinctive token, so a leak into output or files can be searched for.
@@ -162,7 +162,7 @@ def assert_exactly_once(
             assert ids >= done, f"{job.name}: {sorted(done - ids)[:5]} not tracked"
 
 
-# -- a CLI in the background, and waiting for it --------------------------------------------
+# -- a CLI in the background, and waiting for it --------------------------------------------------
 
 WAIT = 90.0  # bound on any single wait for progress or exit (a loaded 2-core machine)
 

@@ -49,7 +49,7 @@ CONCURRENCY = 4
 BOUND = CONCURRENCY * BATCH  # builds Logilica may have confirmed but no tracker yet records
 # The whole backlog in small batches: at most BOUND builds in Logilica's hands at once.
 BACKFILL = ("--limit", "0", "--batch-size", str(BATCH), "--logilica-concurrency", str(CONCURRENCY))
-# -- 1. SIGKILL at random moments -------------------------------------------------------------
+# -- 1. SIGKILL at random moments -----------------------------------------------------------------
 
 
 def test_sigkill_at_random_moments_loses_nothing(tmp_path):
@@ -117,7 +117,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
         print(f"  lost=0 duplicates total={sum(n - 1 for n in dups.values())}")
 
 
-# -- 2. a torn tracker line, end to end -------------------------------------------------------
+# -- 2. a torn tracker line, end to end -----------------------------------------------------------
 
 
 def test_torn_tracker_line_is_repaired_and_the_missing_builds_uploaded(tmp_path):
@@ -139,7 +139,7 @@ def test_torn_tracker_line_is_repaired_and_the_missing_builds_uploaded(tmp_path)
         assert set(counts) == set(done[3:]) and max(counts.values()) == 1
 
 
-# -- 3. SIGINT / SIGTERM ----------------------------------------------------------------------
+# -- 3. SIGINT / SIGTERM --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -194,7 +194,7 @@ def test_second_sigterm_exits_at_once_with_valid_trackers(tmp_path):
         print(f"\ndouble SIGTERM: exit 143 after {took:.2f} s, duplicates={len(duplicates(sb))}")
 
 
-# -- 4. overlapping runs ----------------------------------------------------------------------
+# -- 4. overlapping runs --------------------------------------------------------------------------
 
 
 def _skipped(stderr: str) -> dict[str, str]:
@@ -256,7 +256,7 @@ def test_run_with_wait_lock_waits_then_finds_nothing_new(tmp_path):
         assert_complete(sb, tdir)
 
 
-# -- 5. --deadline ----------------------------------------------------------------------------
+# -- 5. --deadline --------------------------------------------------------------------------------
 
 
 def test_deadline_stops_cleanly_and_a_later_run_completes(tmp_path):
@@ -285,7 +285,7 @@ def test_deadline_stops_cleanly_and_a_later_run_completes(tmp_path):
         )
 
 
-# -- 6. permanent failures --------------------------------------------------------------------
+# -- 6. permanent failures ------------------------------------------------------------------------
 
 
 def _failures(tdir: Path, job: str) -> dict[str, dict]:
@@ -358,7 +358,7 @@ def test_permanent_failures_are_given_up_after_three_runs(tmp_path, mode):
         )
 
 
-# -- 7. the token never shows ----------------------------------------------------------------
+# -- 7. the token never shows ---------------------------------------------------------------------
 
 
 def _closed_port() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.config import shard_of
+from crawler.settings.config import shard_of
 from tests.e2e.conftest import finished_by_job, run_crawler, run_json, tracked_by_job
 
 

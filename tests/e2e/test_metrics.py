@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from crawler.metrics import METRICS
+from crawler.output.metrics import METRICS
 from crawler.sandbox import Faults, Sandbox
 from tests.conftest import run_cli
 from tests.e2e.conftest import (

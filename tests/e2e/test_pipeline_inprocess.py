@@ -6,14 +6,15 @@ import io
 
 import pytest
 
-from crawler import pipeline as pipeline_mod
-from crawler.config import Overrides, RunOptions, apply_overrides
-from crawler.jobsfile import load_config
-from crawler.logilica import Secret
+from crawler.pipeline import run as pipeline_mod
+from crawler.core.jobs import RunOptions
+from crawler.logilica.client import Secret
+from crawler.output.report import PlainReporter
 from crawler.pipeline import Pipeline
-from crawler.report import PlainReporter
 from crawler.sandbox import Sandbox, generated_world
-from crawler.tracker import Tracker
+from crawler.settings.config import Overrides, apply_overrides
+from crawler.settings.jobsfile import load_config
+from crawler.state.tracker import Tracker
 
 
 @pytest.mark.parametrize("slots", [1, 3])

@@ -3,9 +3,10 @@ ci-operator step graph, and `stages: build`."""
 
 from __future__ import annotations
 
+from crawler.logilica.stages import step_stages
+from crawler.prow.stepgraph import STEP_GRAPH
 from crawler.sandbox import Faults, Sandbox
 from crawler.sandbox.stepgraph import graph_for, graph_gzipped
-from crawler.stages import STEP_GRAPH, step_stages
 from tests.e2e.conftest import assert_exactly_once, run_json
 
 

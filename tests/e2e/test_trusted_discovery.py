@@ -35,7 +35,7 @@ def _listings(sb: Sandbox, bucket: str | None = None) -> list[str]:
     ]
 
 
-# -- 1. a mistyped job name -------------------------------------------------------------------
+# -- 1. a mistyped job name -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["auto", "gcs", "deck"])
@@ -53,7 +53,7 @@ def test_mistyped_job_fails_by_name_and_the_others_complete(sandbox, tmp_path, m
     assert_exactly_once(sandbox, tmp_path / "tracker")
 
 
-# -- 2. a bucket that refuses anonymous listing -------------------------------------------------
+# -- 2. a bucket that refuses anonymous listing ---------------------------------------------------
 
 
 def test_bucket_refusing_listing_falls_back_to_deck_and_uploads_everything(tmp_path):
@@ -85,7 +85,7 @@ def test_a_refused_listing_is_remembered_while_the_job_catches_up(tmp_path):
         assert got == finished_ids(sb, PERIODIC)
 
 
-# -- 3. builds in a bucket the crawler cannot guess ---------------------------------------------
+# -- 3. builds in a bucket the crawler cannot guess -----------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["auto", "gcs"])
@@ -117,7 +117,7 @@ def test_listing_that_misses_what_deck_shows_is_not_trusted(tmp_path):
         assert_exactly_once(sb, tmp_path / "tracker")
 
 
-# -- 4. presubmits whose page shows no Refs -----------------------------------------------------
+# -- 4. presubmits whose page shows no Refs -------------------------------------------------------
 
 
 def test_presubmit_without_prowjob_takes_its_pull_from_started_json(tmp_path):
@@ -141,7 +141,7 @@ def test_presubmit_without_prowjob_takes_its_pull_from_started_json(tmp_path):
         assert checked == len(finished_ids(sb, PRESUBMIT))
 
 
-# -- 5. a job URL copied from the browser after paging ------------------------------------------
+# -- 5. a job URL copied from the browser after paging --------------------------------------------
 
 
 @pytest.mark.parametrize("query", ["?buildId=", "?buildId={id}"])

@@ -547,8 +547,8 @@ def test_faults_naming_an_unknown_job_are_refused() -> None:
 
 
 def test_gcs_serves_step_graphs_some_gzipped_some_absent(sandbox: Sandbox) -> None:
+    from crawler.prow.stepgraph import STEP_GRAPH
     from crawler.sandbox.stepgraph import graph_for, graph_gzipped
-    from crawler.stages import STEP_GRAPH
 
     seen = {"plain": 0, "gzip": 0, "none": 0}
     for build in sandbox.world.finished_builds()[:60]:

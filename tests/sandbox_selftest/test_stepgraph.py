@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from crawler.logilica.stages import step_stages
 from crawler.sandbox.stepgraph import graph_bytes, make_step_graph
-from crawler.stages import step_stages
 
 NS = 1_000_000_000
 T0 = calendar.timegm((2026, 7, 30, 9, 0, 0))

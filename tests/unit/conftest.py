@@ -22,8 +22,8 @@ import pytest
 from aioresponses import aioresponses
 from yarl import URL
 
-import crawler.limits
-import crawler.retry
+import crawler.net.limits
+import crawler.net.retry
 
 _NEEDS_STREAM_WRITER = (
     "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
@@ -54,14 +54,14 @@ def http_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exponential backoff of zero seconds: retries happen at once (Retry-After still counts)."""
-    monkeypatch.setattr(crawler.retry, "BACKOFF_BASE", 0.0)
+    monkeypatch.setattr(crawler.net.retry, "BACKOFF_BASE", 0.0)
 
 
 _real_sleep = asyncio.sleep
 
 
 class FakeClock:
-    """Monotonic time that only moves when crawler.limits sleeps."""
+    """Monotonic time that only moves when crawler.net.limits sleeps."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -88,9 +88,9 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     fake_time = SimpleNamespace(monotonic=fake.monotonic, time=fake.time)
-    monkeypatch.setattr(crawler.limits, "time", fake_time)
+    monkeypatch.setattr(crawler.net.limits, "time", fake_time)
     monkeypatch.setattr(
-        crawler.limits,
+        crawler.net.limits,
         "asyncio",
         SimpleNamespace(
             sleep=fake.sleep,

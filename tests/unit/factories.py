@@ -13,12 +13,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from crawler.config import JobSpec, TriggeredBy
-from crawler.errors import RemoteError
-from crawler.gcs import Listing
-from crawler.horizon import SNOWFLAKE_EPOCH_MS
-from crawler.payload import Artifacts, Payload, to_payload
-from crawler.prow import BuildRef, HistoryPage, parse_job_url
+from crawler.core.builds import BuildRef, parse_job_url
+from crawler.core.errors import RemoteError
+from crawler.core.horizon import SNOWFLAKE_EPOCH_MS
+from crawler.core.jobs import JobSpec, TriggeredBy
+from crawler.core.records import Artifacts, Payload
+from crawler.logilica.payload import to_payload
+from crawler.prow.gcs import Listing
+from crawler.prow.pages import HistoryPage
 from crawler.sandbox.records import go_json as sandbox_go_json
 
 DECK = "http://deck.test"
@@ -32,7 +34,7 @@ ORIGIN = "OpenShift_CI"
 TRIGGER = TriggeredBy(name="OpenShift CI", email="ci@example.com", account_id="openshift-ci")
 
 
-# -- jobs and builds --------------------------------------------------------------------------
+# -- jobs and builds ------------------------------------------------------------------------------
 
 
 def job_spec(
@@ -80,7 +82,7 @@ def build_ref(
     )
 
 
-# -- GCS documents and the Logilica payload ---------------------------------------------------
+# -- GCS documents and the Logilica payload -------------------------------------------------------
 
 
 def started_json(**fields: Any) -> dict[str, Any]:
@@ -118,7 +120,7 @@ def payload_for(
     )
 
 
-# -- deck pages -------------------------------------------------------------------------------
+# -- deck pages -----------------------------------------------------------------------------------
 
 
 def go_json(value: Any, *, ascii_only: bool = False) -> str:
@@ -219,7 +221,7 @@ def deck_page(
 """
 
 
-# -- hypothesis -------------------------------------------------------------------------------
+# -- hypothesis -----------------------------------------------------------------------------------
 
 
 def json_values(
@@ -244,7 +246,7 @@ def json_values(
     )
 
 
-# -- fakes ------------------------------------------------------------------------------------
+# -- fakes ----------------------------------------------------------------------------------------
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Writing Logilica: the payload mapping, step stages, the API client, batching and uploads."""
