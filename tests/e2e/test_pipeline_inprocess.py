@@ -6,11 +6,11 @@ import io
 
 import pytest
 
-from crawler.pipeline import run as pipeline_mod
 from crawler.core.jobs import RunOptions
 from crawler.logilica.client import Secret
 from crawler.output.report import PlainReporter
 from crawler.pipeline import Pipeline
+from crawler.pipeline import run as pipeline_mod
 from crawler.sandbox import Sandbox, generated_world
 from crawler.settings.config import Overrides, apply_overrides
 from crawler.settings.jobsfile import load_config
