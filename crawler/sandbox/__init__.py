@@ -7,7 +7,7 @@ with Sandbox() as sandbox:            # default_world(); or Sandbox(generated_wo
     assert max(sandbox.recorder.count_by_id().values()) == 1
 """
 
-from .deck import RequestCounter
+from .counter import RequestCounter
 from .faults import Faults
 from .logilica import Recorder
 from .records import SandboxBuild, SandboxJob

@@ -1,7 +1,7 @@
-"""`python -m crawler.sandbox`: serve a sandbox until Ctrl-C (see server.main)."""
+"""`python -m crawler.sandbox`: serve a sandbox until Ctrl-C (see cli.main)."""
 
 import sys
 
-from .server import main
+from .cli import main
 
 sys.exit(main())

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import html
 import json
-import threading
-from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from aiohttp import web
 
+from .counter import RequestCounter
 from .faults import Faults
+from .feed import FeedSettings, add_feed_route
 from .injection import faults_middleware, padding
 from .records import PRIVATE_BUCKET, PUBLIC_BUCKET, SandboxBuild, SandboxJob, go_json, rfc3339
 from .world import World
@@ -25,39 +25,6 @@ PAGE_SIZE = 20
 BUCKET_ALIASES = {"origin-ci-test": PRIVATE_BUCKET}
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, shown when started.json is unreadable
 _MAX_UINT64 = 2**64 - 1
-
-
-class RequestCounter:
-    """Thread-safe request counts by kind; the services count on their loop thread while
-    tests and benchmarks read from theirs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, kind: str) -> None:
-        with self._lock:
-            self._counts[kind] += 1
-
-    def __getitem__(self, kind: str) -> int:
-        with self._lock:
-            return self._counts[kind]
-
-    def total(self) -> int:
-        """All requests counted (a method, like collections.Counter.total())."""
-        with self._lock:
-            return sum(self._counts.values())
-
-    def snapshot(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self._counts)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._counts.clear()
-
-    def __repr__(self) -> str:
-        return f"RequestCounter({dict(self.snapshot())})"
 
 
 WORLD_KEY = web.AppKey("world", World)
@@ -80,9 +47,14 @@ class _Page:
 
 
 def make_deck_app(
-    world: World, faults: Faults, counter: RequestCounter | None = None
+    world: World,
+    faults: Faults,
+    counter: RequestCounter | None = None,
+    feed_counter: RequestCounter | None = None,
+    feed: FeedSettings | None = None,
 ) -> web.Application:
-    """The deck app: job-history pages for every job of `world`."""
+    """The deck app: job-history pages for every job of `world` (counted in `counter`) and
+    the ProwJob feed (counted apart, in `feed_counter`: see feed.py)."""
     app = web.Application(middlewares=[faults_middleware(faults, "deck")])
     app[WORLD_KEY] = world
     app[COUNTER_KEY] = counter or RequestCounter()
@@ -96,6 +68,7 @@ def make_deck_app(
     app.router.add_get(
         "/job-history/{bucket}/pr-logs/directory/{job}", _handler("pr-logs", "legacy")
     )
+    add_feed_route(app, world, faults, feed_counter or RequestCounter(), feed or FeedSettings())
     return app
 
 

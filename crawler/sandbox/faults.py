@@ -81,6 +81,9 @@ class Faults:
         deck then shows their Refs as null, as it fills Refs from prowjob.json.
     unlisted_jobs: jobs whose folder lists as empty in every bucket (the builds are there and
         readable): what a listing of the wrong place looks like.
+    feed_error: a 5xx status deck's `/prowjobs.js` answers with (0: none), a feed down.
+    feed_blind_jobs: jobs whose builds `/prowjobs.js` leaves out although their pages list
+        them (as for a hidden job): a crawler must not read their absence as "no builds".
     overrides: service -> {field: value} for the transport faults of one service.
     echo_headers: Logilica error answers carry the request's headers, token included (a
         careless server: the crawler must not print them).
@@ -119,6 +122,8 @@ class Faults:
     moved_jobs: frozenset[str] = frozenset()
     no_prowjob_jobs: frozenset[str] = frozenset()
     unlisted_jobs: frozenset[str] = frozenset()
+    feed_error: int = 0
+    feed_blind_jobs: frozenset[str] = frozenset()
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     echo_headers: bool = False
     _rng: random.Random = field(init=False, repr=False, compare=False)

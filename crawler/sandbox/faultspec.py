@@ -37,6 +37,8 @@ it for that service only (transport faults). Lists join items with '+'.
                              (MOVED_BUCKET); their job URL still names the old one
   no_prowjob=JOB+JOB         these jobs' builds have no prowjob.json (and deck shows no Refs)
   unlisted=JOB+JOB           bucket listings of these jobs' folders come back empty
+  feed_error=STATUS          deck's /prowjobs.js answers this 5xx status (500..599)
+  feed_blind=JOB+JOB         /prowjobs.js leaves out these jobs' builds (pages still list them)
   seed=N                     seed of every random draw
 BYTES may end in K or M (KiB, MiB)."""
 
@@ -132,6 +134,13 @@ def _seed(value: str) -> dict[str, Any]:
     return {"seed": _int(value)}
 
 
+def _feed_error(value: str) -> dict[str, Any]:
+    status = _int(value)
+    if not 500 <= status <= 599:
+        raise ValueError(f"feed_error must be a 5xx status, not {value}")
+    return {"feed_error": status}
+
+
 def _retry_after(value: str) -> dict[str, Any]:
     return {"retry_after": _int(value)}
 
@@ -168,6 +177,8 @@ PARSERS: dict[str, Callable[[str], dict[str, Any]]] = {
     "moved": _names("moved_jobs"),
     "no_prowjob": _names("no_prowjob_jobs"),
     "unlisted": _names("unlisted_jobs"),
+    "feed_error": _feed_error,
+    "feed_blind": _names("feed_blind_jobs"),
     "seed": _seed,
 }
 # Keys that may be given for one service (`gcs:error_rate=0.2`): the transport faults.

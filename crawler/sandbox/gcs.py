@@ -27,7 +27,7 @@ from yarl import URL
 
 from crawler.prow.stepgraph import STEP_GRAPH
 
-from .deck import RequestCounter
+from .counter import RequestCounter
 from .faults import Faults
 from .injection import break_object, faults_middleware, serve_huge
 from .records import FINISHED, PROWJOB, STARTED, SandboxBuild, SandboxJob, go_json

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -179,6 +180,19 @@ async def serve_huge(faults: Faults, request: web.Request, name: str) -> web.Str
         if request.transport is not None:
             request.transport.abort()
     return response
+
+
+def feed_failure(faults: Faults, request: web.Request) -> web.Response | None:
+    """The answer of a failing `/prowjobs.js` (the `feed_error` fault), or None."""
+    status = faults.feed_error
+    if not status:
+        return None
+    faults.mark("deck", request, "feed-error")
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Server Error"
+    return web.Response(status=status, text=f"{status} {phrase}\n")
 
 
 def padding(size: int) -> str:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.logilica.stages import epoch_seconds, step_stages
+from crawler.core.times import epoch_seconds
+from crawler.logilica.stages import step_stages
 from crawler.prow.stepgraph import STEP_GRAPH
 
 BUILD = "1950000000000000000"
