@@ -25,6 +25,7 @@ from crawler.settings.flags import (
     JsonOpt,
     LimitOpt,
     MetricsFileOpt,
+    NoFeedOpt,
     PushgatewayOpt,
     RetryFailedOpt,
     SinceOpt,
@@ -94,6 +95,7 @@ def run(
     logilica_rps: Annotated[float | None, typer.Option(min=0.001)] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Builds per POST.")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds per request.")] = None,
+    no_feed: NoFeedOpt = False,
 ) -> None:
     """Crawl every job in the jobs file and upload newly finished builds."""
     from crawler.settings import config as cfg
@@ -122,6 +124,7 @@ def run(
             verbose,
             retry_failed=retry_failed,
             wait_lock=wait_lock,
+            feed=not no_feed,
         )
         seconds = cfg.parse_duration(deadline) if deadline else None
     except ConfigError as exc:
@@ -150,6 +153,7 @@ def crawl(
     since: SinceOpt = None,
     metrics_file: MetricsFileOpt = None,
     pushgateway: PushgatewayOpt = None,
+    no_feed: NoFeedOpt = False,
 ) -> None:
     """Crawl one job given by URL (the old script's interface), same pipeline."""
     from crawler.settings import config as cfg
@@ -160,7 +164,7 @@ def crawl(
         config = cfg.apply_overrides(config, overrides)
         cfg.check_horizons(config, time.time())
         options = cfg.run_options(
-            config, tracker_dir, dry_run, None, verbose, retry_failed=retry_failed
+            config, tracker_dir, dry_run, None, verbose, retry_failed=retry_failed, feed=not no_feed
         )
         seconds = cfg.parse_duration(deadline) if deadline else None
     except ConfigError as exc:
@@ -179,7 +183,8 @@ def validate(jobs: JobsOpt = Path("jobs.yaml")) -> None:
         config = jobsfile.load_config(jobs)
     except ConfigError as exc:
         raise _config_error(exc) from None
-    print(f"{jobs}: OK, {len(config.jobs)} job(s)")
+    matched = f" and {len(config.matches)} match item(s)" if config.matches else ""
+    print(f"{jobs}: OK, {len(config.jobs)} job(s){matched}")
     for j in config.jobs:
         extra = "".join(
             f"  {key}={value}"
@@ -192,6 +197,29 @@ def validate(jobs: JobsOpt = Path("jobs.yaml")) -> None:
                 f"    note: {j.url.ignored!r} ignored: it only picks a page of the history; "
                 "the whole job is crawled"
             )
+    for m in config.matches:
+        print(f"  {m.rule.describe()}  (expanded at run time from {config.prow}/prowjobs.js)")
+
+
+@app.command("jobs")
+def list_jobs(
+    jobs: JobsOpt = Path("jobs.yaml"),
+    tracker_dir: TrackerOpt = Path("tracker"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout instead of lines.")
+    ] = False,
+) -> None:
+    """The resolved job list (match items expanded against deck's feed, read once): name,
+    type, bucket, job-history URL and the item it came from. Exit 1 if an item matches no job."""
+    from crawler.settings import jobsfile
+
+    try:
+        config = jobsfile.load_config(jobs)
+    except ConfigError as exc:
+        raise _config_error(exc) from None
+    from crawler.cli.joblist import show_jobs
+
+    raise typer.Exit(show_jobs(config, tracker_dir, as_json=as_json))
 
 
 @app.command()
@@ -219,6 +247,15 @@ def status(
         config = jobsfile.load_config(jobs)
     except ConfigError as exc:
         raise _config_error(exc) from None
+    if config.matches:  # the jobs the match items stood for in earlier runs
+        from crawler.settings.patterns import resolve_jobs
+        from crawler.state.matchstore import MatchStoreError, load_matches
+
+        try:
+            config = resolve_jobs(config, None, load_matches(tracker_dir)).config
+        except MatchStoreError as exc:
+            _error(f"error: {exc}")
+            raise typer.Exit(1) from None
     now = time.time()
     standing = standing_of.read_standing(config, tracker_dir, now)
     if as_json:

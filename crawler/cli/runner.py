@@ -116,7 +116,7 @@ def execute(
         )
         summary = pipeline.summary(time.monotonic() - began)
         publish(
-            config,
+            pipeline.jobset.config,  # the jobs the run covered, match items expanded
             summary,
             tracker_dir=options.tracker_dir,
             exit_code=1,
@@ -132,7 +132,7 @@ def execute(
         show_summary(summary, _console(sys.stdout))
     code = signalled[0] if signalled else summary.exit_code
     publish(
-        config,
+        pipeline.jobset.config,  # the jobs the run covered, match items expanded
         summary,
         tracker_dir=options.tracker_dir,
         exit_code=code,

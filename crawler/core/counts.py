@@ -50,6 +50,8 @@ class RunSummary:
     retries_by_service: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None  # why the run stopped early (signal, deadline), if it did
     fault: str | None = None  # the state file that could not be written, what to do
+    problems: list[str] = field(default_factory=list)  # of the run, not of one job: exit 1
+    feed_requests: int = 0  # of deck's ProwJob feed (counted in requests["deck"] too)
     peak_rss_mb: float | None = None
     loop: str = ""  # the event loop that ran it: uvloop or asyncio
 
@@ -70,7 +72,7 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.fault or any(j.problem for j in self.jobs) else 0
+        return 1 if self.fault or self.problems or any(j.problem for j in self.jobs) else 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,8 @@ class RunSummary:
             "retries_by_service": self.retries_by_service,
             "stopped": self.stopped,
             "fault": self.fault,
+            "problems": self.problems,
+            "feed_requests": self.feed_requests,
             "peak_rss_mb": self.peak_rss_mb,
             "loop": self.loop,
             "jobs": [asdict(j) for j in self.jobs],

@@ -13,6 +13,16 @@ PENDING_GIVE_UP_SECONDS = 48 * 3600
 
 
 @dataclass(frozen=True)
+class FeedTrust:
+    """What the job's files say of deck's feed for this job: `checked` once its newest page
+    was found whole in a readable feed that lists the job; `blind` (the reason) once the page
+    showed a build the feed should have held and did not. Blind wins, for good."""
+
+    checked: bool = False
+    blind: str = ""
+
+
+@dataclass(frozen=True)
 class Settled:
     """What the job's files say before discovery: which builds need no more work."""
 
@@ -21,6 +31,10 @@ class Settled:
     floor: int = 0  # every build below it is settled (0: look at the whole history)
     backlog: int = 0  # finished builds the last run left unsettled
     distrusted: tuple[str, ...] = ()  # buckets whose listing was not trusted for this job
+    seen_at: float | None = None  # when a run last saw the job's whole unsettled history
+    feed: FeedTrust = field(default_factory=FeedTrust)
+    running: tuple[BuildRef, ...] = ()  # unsettled builds that were running at the last run
+    fresh: bool = False  # the floor was set aside (--retry-failed, a horizon moved back)
 
     def __contains__(self, key: int) -> bool:
         return key < self.floor or key in self.tracked or key in self.given_up
@@ -54,4 +68,8 @@ class Found:
     problems: list[str] = field(default_factory=list)  # page entries that cannot be used
     notes: list[str] = field(default_factory=list)  # told to the user once
     listing: ListingVerdict | None = None  # None: no listing tried; the checkpoint keeps its own
+    feed: FeedTrust | None = (
+        None  # None: not checked against the feed; the checkpoint keeps its own
+    )
+    running_refs: list[BuildRef] = field(default_factory=list)  # the running_ids' folders
     error: str | None = None  # the walk broke off: what was found is still processed

@@ -15,6 +15,7 @@ from crawler.core.defaults import (
     PUBLIC_API_ROOT,
 )
 from crawler.core.horizon import Since
+from crawler.core.matching import DEFAULT_PROW, MatchItem
 from crawler.core.secret import Secret
 
 # Logilica repository full name: ORG/NAME.
@@ -73,13 +74,36 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class JobTemplate:
+    """The settings a `match:` item gives each job it stands for (as JobSpec, less the job)."""
+
+    repo: str | None = None
+    limit: int = DEFAULT_LIMIT
+    discovery: str = "auto"
+    since: Since | None = None
+    stages: str = "steps"
+
+    def job(self, name: str, url: JobURL) -> JobSpec:
+        return JobSpec(name, url, self.repo, self.limit, self.discovery, self.since, self.stages)
+
+
+@dataclass(frozen=True)
 class Config:
+    """Everything jobs.yaml (and the command line over it) says. `jobs`: the `url:` items, and
+    once a run has read deck's feed, the jobs `matches` stand for (settings.patterns)."""
+
     jobs: list[JobSpec]
     triggered_by: TriggeredBy = field(default_factory=TriggeredBy)
     limits: Limits = field(default_factory=Limits)
     logilica: LogilicaSettings = field(default_factory=LogilicaSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     path: str | None = None
+    prow: str = DEFAULT_PROW  # deck for `match:` items and the feed
+    feed: bool = True  # `feed: false` under defaults: every job read page by page
+    matches: tuple[MatchItem[JobTemplate], ...] = ()
+    # --job and --shard, applied once the matches are expanded (None: every job).
+    only: tuple[str, ...] | None = None
+    shard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,3 +122,4 @@ class RunOptions:
     retry_failed: bool = False  # retry builds that failed for good, and look below the floor
     lock_wait: float = 0.0  # seconds to wait for a job locked by another run (0: skip it)
     loop: str = "auto"  # the event loop: auto (uvloop if installed), asyncio or uvloop
+    feed: bool = True  # --no-feed: never read deck's ProwJob feed

@@ -164,7 +164,8 @@ def print_totals(summary: RunSummary, console: Console) -> None:
                 markup=False,
                 highlight=False,
             )
-
+    for problem in summary.problems:
+        console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
     if summary.fault:
         console.print(summary.fault, markup=False, highlight=False, soft_wrap=True)
 

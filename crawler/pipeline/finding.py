@@ -9,6 +9,7 @@ from crawler.core.jobs import RunOptions
 from crawler.output.report import Reporter
 from crawler.prow.deck import DeckClient
 from crawler.prow.discovery import Plan, discover
+from crawler.prow.feed import Feed
 from crawler.prow.gcs import GcsReader
 from crawler.prow.pages import PageError
 from crawler.state.ledger import JobLedger
@@ -22,6 +23,7 @@ async def find_builds(
     options: RunOptions,
     report: Reporter,
     now: float,
+    feed: Feed | None = None,
 ) -> tuple[list[BuildRef], DiskFault | None]:
     """The job's builds to process, oldest first (none if it is locked or fails), and the
     disk fault that opening its files met, if any (the caller stops the run for it)."""
@@ -44,7 +46,7 @@ async def find_builds(
         report.job_note(ledger.counts, "repaired", ledger.repaired)
     plan = Plan(spec.discovery, spec.limit, options.max_pages, horizon, now)
     try:
-        found = await discover(deck, gcs, spec, settled, plan)
+        found = await discover(deck, gcs, spec, settled, plan, feed)
     except (CrawlerError, PageError, OSError) as exc:
         ledger.fail_job(f"job history: {exc}")
         report.job_failed(ledger.counts, f"job history: {exc}")

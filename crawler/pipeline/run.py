@@ -24,6 +24,7 @@ from crawler.net.retry import RetryStats
 from crawler.output.report import Reporter
 from crawler.pipeline.build import read_payload
 from crawler.pipeline.finding import find_builds
+from crawler.pipeline.jobset import JobSet, resolve
 from crawler.prow.deck import DeckClient
 from crawler.prow.gcs import GcsReader
 from crawler.state.ledger import BuildTask, JobLedger
@@ -54,19 +55,11 @@ class Pipeline:
         self.fault: DiskFault | None = None  # the first state file that could not be written
         self._job_slots = asyncio.Semaphore(MAX_ACTIVE_JOBS)
         self._now = time.time()  # horizons (`since: 2d`) count back from the run's start
-        self._ledgers = [
-            JobLedger(
-                spec,
-                options.tracker_dir,
-                dry_run=options.dry_run,
-                retry_failed=options.retry_failed,
-            )
-            for spec in config.jobs
-        ]
+        self._ledgers: list[JobLedger] = []  # made once the job set is known
+        self.jobset = JobSet(config)
 
     async def run(self) -> RunSummary:
         began = time.monotonic()
-        self.reporter.start([j.counts for j in self._ledgers])
         lim = self.limits
         connections = lim.gcs_concurrency + lim.logilica_concurrency + lim.deck_concurrency + 4
         connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
@@ -85,6 +78,8 @@ class Pipeline:
     def summary(self, seconds: float) -> RunSummary:
         """What the run did so far (all of it, once `run` has returned)."""
         summary = RunSummary(jobs=[j.counts for j in self._ledgers], dry_run=self.options.dry_run)
+        summary.problems = list(self.jobset.problems)
+        summary.feed_requests = self._deck.feed_requests if self._deck else 0
         summary.stopped = self.stop_reason
         if self.fault is not None:
             summary.fault = self.fault.last_line(summary.totals()["unrecorded"])
@@ -132,6 +127,16 @@ class Pipeline:
             timeout=lim.timeout,
             stats=self.retry_stats["gcs"],
         )
+        self.jobset = jobset = await resolve(self._deck, self.config, opts)
+        for note in jobset.notes:
+            self.reporter.message(note)
+        for problem in jobset.problems:
+            self.reporter.message(f"error: {problem}")
+        self._ledgers = [
+            JobLedger(spec, opts.tracker_dir, dry_run=opts.dry_run, retry_failed=opts.retry_failed)
+            for spec in jobset.config.jobs
+        ]
+        self.reporter.start([j.counts for j in self._ledgers])
         uploaders: list[asyncio.Task[None]] = []
         if not opts.dry_run:
             assert opts.token is not None and opts.domain is not None
@@ -211,8 +216,9 @@ class Pipeline:
 
     async def _find(self, ledger: JobLedger) -> list[BuildRef]:
         assert self._deck is not None
+        feed = self.jobset.feed_for(ledger.spec.url.base)
         candidates, fault = await find_builds(
-            ledger, self._deck, self._gcs, self.options, self.reporter, self._now
+            ledger, self._deck, self._gcs, self.options, self.reporter, self._now, feed
         )
         if fault is not None:
             self._halt(fault)

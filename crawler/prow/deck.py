@@ -1,4 +1,5 @@
-"""The deck client: job-history pages fetched under each deck host's limits, then parsed."""
+"""The deck client: job-history pages and the ProwJob feed, fetched under each deck host's
+limits, then parsed (the feed as it streams in)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,37 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from crawler.core.errors import RemoteError
 from crawler.core.jobs import Limits
 from crawler.net.http import exchange
 from crawler.net.limits import HostGate
-from crawler.net.retry import RetryStats, deck_says_no, give_up, read_until_decoded
+from crawler.net.retry import (
+    NETWORK_ERRORS,
+    RetryStats,
+    TransientError,
+    classify_status,
+    deck_says_no,
+    give_up,
+    read_until_decoded,
+    retrying,
+)
+from crawler.prow.feed import Feed, FeedError, FeedParser
 from crawler.prow.pages import HistoryPage, PageError, parse_history_page
 
 # Deck pages are small HTML; cap them so a broken deck cannot exhaust memory.
 MAX_PAGE_BYTES = 16 * 1024 * 1024
+# Every ProwJob deck knows, without the fields we never read (docs/formats.md).
+FEED_PATH = "/prowjobs.js?omit=annotations,labels,decoration_config,pod_spec"
+# How long one read of the feed may take: megabytes on a busy deck, so more than a page.
+FEED_TIMEOUT_FACTOR = 4
+
+
+class FeedUnavailable(Exception):
+    """The feed could not be read (after retries) or used: `reason` says why, once per run."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class DeckClient:
@@ -24,6 +48,7 @@ class DeckClient:
         self._limits = limits
         self._stats = stats
         self._gates: dict[str, HostGate] = {}
+        self.feed_requests = 0
 
     @property
     def requests(self) -> int:
@@ -64,3 +89,39 @@ class DeckClient:
                 raise PageError(f"deck {url}: {exc}") from None
 
         return await read_until_decoded(read, parse, undecodable=PageError, stats=self._stats)
+
+    async def feed(self, base: str) -> Feed:
+        """Deck's ProwJob feed at `base` (https://HOST), parsed as it streams in (flat memory:
+        a small record per build). FeedUnavailable when it cannot be read or used."""
+        url = base.rstrip("/") + FEED_PATH
+        what = f"deck feed {base}"
+        gate = self._gate(url)
+
+        async def attempt() -> Feed:
+            async with gate.slot():
+                self.feed_requests += 1
+                try:
+                    async with self._session.get(
+                        url,
+                        headers={"Accept-Encoding": "gzip"},
+                        allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(
+                            total=self._limits.timeout * FEED_TIMEOUT_FACTOR
+                        ),
+                    ) as resp:
+                        transient = classify_status(resp.status, resp.headers, gate, what)
+                        if transient is not None:
+                            raise transient
+                        if resp.status != 200:
+                            raise give_up(f"{what}: HTTP {resp.status}", resp.status)
+                        parser = FeedParser()
+                        async for chunk in resp.content.iter_chunked(256 * 1024):
+                            parser.feed(chunk)
+                        return parser.close()
+                except NETWORK_ERRORS as exc:
+                    raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from None
+
+        try:
+            return await retrying(attempt, stats=self._stats)
+        except (RemoteError, FeedError) as exc:
+            raise FeedUnavailable(str(exc)) from None

@@ -23,6 +23,9 @@ from crawler.core.found import PENDING_GIVE_UP_SECONDS, Found, ListingVerdict, S
 from crawler.core.horizon import Horizon, build_started, snowflake_seconds
 from crawler.core.jobs import JobSpec
 from crawler.prow.deck import DeckClient
+from crawler.prow.feed import Feed
+from crawler.prow.feedsource import from_feed
+from crawler.prow.feedtrust import check_page, merge_trust, why_not_feed
 from crawler.prow.gcs import GcsReader
 from crawler.prow.pages import HistoryPage, PageError, walk_history
 
@@ -82,6 +85,7 @@ class _Collector:
                 return  # abandoned: no finished.json will come
             out.unsettled.add(key)
             out.running_ids.add(key)
+            out.running_refs.append(build)
             return
         out.new += 1
         if self.keep.maxlen is not None and len(self.keep) == self.keep.maxlen:
@@ -95,11 +99,40 @@ class _Collector:
 
 
 async def discover(
-    deck: DeckClient, gcs: GcsReader, job: JobSpec, settled: Settled, plan: Plan
+    deck: DeckClient,
+    gcs: GcsReader,
+    job: JobSpec,
+    settled: Settled,
+    plan: Plan,
+    feed: Feed | None = None,
 ) -> Found:
-    """Find the job's new builds. Raises CrawlerError or PageError when its newest page
-    cannot be read: then nothing about the job can be trusted."""
+    """Find the job's new builds: from deck's feed alone where it covers the job (feedtrust),
+    else from its newest page on, which is then held against the feed. Raises CrawlerError
+    or PageError when that page cannot be read: then nothing about the job can be trusted."""
+    if feed is not None and why_not_feed(job.url.job, settled, feed) is None:
+        collector = _Collector(settled, plan, Found())
+        from_feed(job, settled, feed, collector)
+        return collector.result()
     newest = await deck.page(job.url.url)
+    found = await _from_newest(deck, gcs, job, settled, plan, newest)
+    if feed is not None:
+        found.feed = merge_trust(settled.feed, check_page(job.url.job, newest, feed))
+        if found.feed.blind and not settled.feed.blind:
+            found.notes.append(
+                f"feed: blind for this job, its page is read every run: {found.feed.blind}"
+            )
+    return found
+
+
+async def _from_newest(
+    deck: DeckClient,
+    gcs: GcsReader,
+    job: JobSpec,
+    settled: Settled,
+    plan: Plan,
+    newest: HistoryPage,
+) -> Found:
+    """The job's new builds from its newest page down: a trusted listing, or deck's walk."""
     buckets = listing_buckets(job, newest)
     verdict: ListingVerdict | None = None
     if (

@@ -51,6 +51,7 @@ def run_options(
     *,
     retry_failed: bool = False,
     wait_lock: str | None = None,
+    feed: bool = True,
 ) -> RunOptions:
     """This run's options from the flags and the environment; ConfigError for what a real
     run is missing (a token, a Logilica domain)."""
@@ -82,6 +83,7 @@ def run_options(
         retry_failed=retry_failed,
         lock_wait=parse_duration(wait_lock) if wait_lock else 0.0,
         loop=loop_from_env(),
+        feed=feed,
     )
 
 
@@ -157,22 +159,29 @@ def apply_overrides(config: Config, overrides: Overrides) -> Config:
         )
     if not changes:
         return config
-    return replace(config, jobs=[replace(j, **changes) for j in config.jobs])
+    matches = tuple(replace(m, settings=replace(m.settings, **changes)) for m in config.matches)
+    return replace(config, jobs=[replace(j, **changes) for j in config.jobs], matches=matches)
 
 
 def check_horizons(config: Config, now: float) -> None:
     """A horizon in the future would silently leave every build out: refuse it."""
-    for job in config.jobs:
-        if job.since is not None and job.since.resolve(now).at > now:
+    named = [(f"job {j.name}", j.since) for j in config.jobs]
+    named += [(m.rule.describe(), m.settings.since) for m in config.matches]
+    for what, since in named:
+        if since is not None and since.resolve(now).at > now:
             raise ConfigError(
-                f"job {job.name}: since {job.since.text!r} is in the future, so no build "
-                "would be uploaded",
+                f"{what}: since {since.text!r} is in the future, so no build would be uploaded",
                 path=config.path,
             )
 
 
 def select_jobs(config: Config, names: list[str] | None, shard: str | None) -> Config:
-    """The jobs this run covers: those named with --job (all by default), of shard I/N."""
+    """The jobs this run covers: those named with --job (all by default), of shard I/N. With
+    `match:` items the names and the shard are kept for the expanded list (pick_jobs)."""
+    if config.matches:
+        if shard:
+            parse_shard(shard)
+        return replace(config, only=tuple(names) if names else None, shard=shard)
     jobs = config.jobs
     if names:
         known = {j.name for j in jobs}

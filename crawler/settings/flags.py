@@ -33,6 +33,14 @@ SinceOpt = Annotated[
         "/ 2w back from now. Beats the jobs file.",
     ),
 ]
+NoFeedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-feed",
+        help="Do not read deck's ProwJob feed: every job's newest page is read, and match "
+        "items use the jobs they matched before.",
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be uploaded; no POST, no tracker writes.")
 ]

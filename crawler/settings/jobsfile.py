@@ -1,6 +1,5 @@
-"""Read and validate jobs.yaml into typed settings (crawler/settings/config.py); every error
-names the
-file, the line and the key, and says what to do."""
+"""Read and validate jobs.yaml into typed settings (crawler/core/jobs.py); every error names the
+file, the line and the key, and says what to do. `match:` items: settings/matchcheck.py."""
 
 from __future__ import annotations
 
@@ -23,17 +22,21 @@ from crawler.core.jobs import (
     REPO_NAME,
     Config,
     JobSpec,
+    JobTemplate,
     Limits,
     LogilicaSettings,
     OutputSettings,
     TriggeredBy,
 )
+from crawler.core.matching import MatchItem
 from crawler.settings.config import pushgateway_problem
+from crawler.settings.matchcheck import parse_match_item, parse_prow_base
+from crawler.settings.patterns import default_prow_base
 from crawler.settings.yamlcheck import Checker, Map, Seq
 
 _JOB_KEYS = {"url", "repo", "name", "limit", "discovery", "since", "stages"}
-_DEFAULT_KEYS = {"repo", "limit", "triggered_by", "discovery", "since", "stages"}
-_TOP_KEYS = {"jobs", "defaults", "logilica", "limits", "output"}
+_DEFAULT_KEYS = {"repo", "limit", "triggered_by", "discovery", "since", "stages", "feed"}
+_TOP_KEYS = {"jobs", "defaults", "logilica", "limits", "output", "prow"}
 _LIMIT_KEYS = {
     "deck_concurrency": True,
     "deck_rps": False,
@@ -114,7 +117,14 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
         raise check.fail(f"output.pushgateway: {problem}", out.key_lines["pushgateway"])
     output = OutputSettings(Path(metrics_file) if metrics_file else None, pushgateway or None)
 
-    jobs = _parse_jobs(check, top, defaults)
+    feed = section.get("feed", True)
+    if not isinstance(feed, bool):
+        raise check.fail("defaults.feed must be true or false", section.key_lines["feed"])
+    jobs, matches = _parse_jobs(check, top, defaults)
+    if "prow" in top:
+        prow = parse_prow_base(top["prow"], path=check.path, line=top.key_lines["prow"])
+    else:
+        prow = default_prow_base(j.url for j in jobs)
     return Config(
         jobs=jobs,
         triggered_by=triggered_by,
@@ -122,6 +132,9 @@ def parse_config(text: str, path: str = "jobs.yaml") -> Config:
         logilica=logilica,
         output=output,
         path=path,
+        prow=prow,
+        feed=feed,
+        matches=tuple(matches),
     )
 
 
@@ -158,17 +171,24 @@ def _email(check: Checker, tb: Map, where: str) -> str:
     return check.string(tb, "email", where) or ""
 
 
-def _parse_jobs(check: Checker, top: Map, defaults: _JobDefaults) -> list[JobSpec]:
+def _parse_jobs(
+    check: Checker, top: Map, defaults: _JobDefaults
+) -> tuple[list[JobSpec], list[MatchItem[JobTemplate]]]:
     items = top["jobs"]
     jobs_line = top.key_lines["jobs"]
     if not isinstance(items, list) or not items:
         raise check.fail("'jobs' must be a non-empty list", jobs_line)
     jobs: list[JobSpec] = []
+    matches: list[MatchItem[JobTemplate]] = []
     seen: dict[str, str] = {}
     seen_urls: dict[str, str] = {}
     for index, item in enumerate(items):
         where = f"jobs[{index}]"
         line = items.item_lines[index] if isinstance(items, Seq) else jobs_line
+        if isinstance(item, Map) and "match" in item:
+            rule = parse_match_item(item, path=check.path, where=where, line=line)
+            matches.append(MatchItem(rule, _template(check, item, where, defaults)))
+            continue
         if isinstance(item, str):
             job_url = check_job_url(item, where=where, path=check.path, line=line)
             job = JobSpec(
@@ -197,31 +217,38 @@ def _parse_jobs(check: Checker, top: Map, defaults: _JobDefaults) -> list[JobSpe
         seen[job.name] = where
         seen_urls[job.url.url] = where
         jobs.append(job)
-    return jobs
+    return jobs, matches
 
 
-def _parse_job(check: Checker, item: Any, where: str, line: int, defaults: _JobDefaults) -> JobSpec:
-    if not isinstance(item, Map):
-        raise check.fail(f"{where} must be a job-history URL or a mapping with 'url'", line)
-    m = check.mapping(item, where, line, _JOB_KEYS)
-    if "url" not in m:
-        raise check.fail(f"{where}: missing required key 'url'", m.line)
-    job_url = check_job_url(m["url"], where=where, path=check.path, line=m.key_lines["url"])
-    name = check.string(m, "name", where) or job_url.job
-    try:
-        validate_job_name(name)
-    except ValueError as exc:
-        raise check.fail(f"{where}: {exc}", m.key_lines.get("name", m.line)) from None
+def _template(check: Checker, m: Map, where: str, defaults: _JobDefaults) -> JobTemplate:
+    """A job's own settings (repo, limit, discovery, since, stages), else `defaults:`."""
     limit = check.number(m, "limit", where, minimum=0, integer=True)
-    return JobSpec(
-        name=name,
-        url=job_url,
+    return JobTemplate(
         repo=_repo(check, m, where) or defaults.repo,
         limit=defaults.limit if limit is None else limit,
         discovery=check.choice(m, "discovery", where, DISCOVERY_MODES) or defaults.discovery,
         since=_since(check, m, where) or defaults.since,
         stages=check.choice(m, "stages", where, STAGE_MODES) or defaults.stages,
     )
+
+
+def _parse_job(check: Checker, item: Any, where: str, line: int, defaults: _JobDefaults) -> JobSpec:
+    if not isinstance(item, Map):
+        raise check.fail(
+            f"{where} must be a job-history URL or a mapping with 'url' or 'match'", line
+        )
+    m = check.mapping(item, where, line, _JOB_KEYS)
+    if "url" not in m:
+        raise check.fail(
+            f"{where}: missing required key 'url' (or 'match' for jobs by pattern)", m.line
+        )
+    job_url = check_job_url(m["url"], where=where, path=check.path, line=m.key_lines["url"])
+    name = check.string(m, "name", where) or job_url.job
+    try:
+        validate_job_name(name)
+    except ValueError as exc:
+        raise check.fail(f"{where}: {exc}", m.key_lines.get("name", m.line)) from None
+    return _template(check, m, where, defaults).job(name, job_url)
 
 
 def load_config(path: Path) -> Config:

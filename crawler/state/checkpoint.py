@@ -13,11 +13,12 @@ wrote.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.core.builds import validate_job_name
+from crawler.core.builds import BuildRef, validate_job_name
+from crawler.core.found import FeedTrust
 from crawler.core.horizon import build_started
 from crawler.state.files import replace_atomically
 
@@ -35,6 +36,8 @@ class Checkpoint:
     # The start of the oldest finished build Logilica lacks (or, when the last run could not
     # see the job, when it was last seen): None when Logilica was up to date.
     behind_since: float | None = None
+    feed: FeedTrust = field(default_factory=FeedTrust)
+    running: tuple[BuildRef, ...] = ()  # builds running at the end of the last run
 
 
 def newest_start(saved: Checkpoint, newest: int) -> float | None:
@@ -88,7 +91,34 @@ def read_checkpoint(directory: Path, job: str) -> Checkpoint:
         newest_started=_time(data, "newest_started"),
         seen_at=_time(data, "seen_at"),
         behind_since=_time(data, "behind_since"),
+        feed=FeedTrust(data.get("feed_checked") is True, _text(data, "feed_blind")),
+        running=_running(data.get("running")),
     )
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _running(value: Any) -> tuple[BuildRef, ...]:
+    """Running builds as a run left them; an entry that is not whole is dropped (the floor
+    still holds the build unsettled, so a deck page or listing finds it again)."""
+    refs = []
+    for entry in value if isinstance(value, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        fields = [entry.get(k) for k in ("id", "bucket", "path", "started")]
+        if not all(isinstance(f, str) and f for f in fields):
+            continue
+        build_id, bucket, path, started = fields
+        segments = path.split("/")
+        if not build_id.isdigit() or ".." in segments or segments[-1] != build_id:
+            continue
+        refs.append(
+            BuildRef(id=build_id, bucket=bucket, path=path, result="PENDING", started=started)
+        )
+    return tuple(refs)
 
 
 def write_checkpoint(directory: Path, job: str, checkpoint: Checkpoint) -> None:
@@ -106,5 +136,11 @@ def write_checkpoint(directory: Path, job: str, checkpoint: Checkpoint) -> None:
         newest_started=checkpoint.newest_started,
         seen_at=checkpoint.seen_at,
         behind_since=checkpoint.behind_since,
+        feed_checked=checkpoint.feed.checked,
+        feed_blind=checkpoint.feed.blind,
+        running=[
+            {"id": r.id, "bucket": r.bucket, "path": r.path, "started": r.started}
+            for r in checkpoint.running
+        ],
     )
     replace_atomically(path, json.dumps(data, sort_keys=True) + "\n")

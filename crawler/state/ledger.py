@@ -63,6 +63,7 @@ class JobLedger:
         self._found: Found | None = None
         self._unsettled: set[int] = set()
         self._running: set[int] = set()
+        self._running_refs: dict[int, BuildRef] = {}  # their folders, kept for the next run
         self._outstanding = 0
         self._newest: tuple[int, float | None] | None = None  # newest tracked build, its start
         self._starts: dict[int, float] = {}  # deck's Started of small (non-snowflake) IDs
@@ -98,6 +99,10 @@ class JobLedger:
             floor=self._floor,
             backlog=saved.backlog,
             distrusted=saved.distrusted,
+            seen_at=saved.seen_at,
+            feed=saved.feed,
+            running=saved.running,
+            fresh=fresh,
         )
 
     def begin(self, found: Found) -> list[BuildRef]:
@@ -105,6 +110,7 @@ class JobLedger:
         self._found = found
         self._unsettled = set(found.unsettled)
         self._running = set(found.running_ids)
+        self._running_refs = {r.key: r for r in found.running_refs if r.key in self._running}
         c = self.counts
         c.found, c.new, c.running, c.pages = found.found, found.new, found.running, found.pages
         c.discovery = found.via
@@ -184,6 +190,7 @@ class JobLedger:
             self._unsettled.discard(ref.key)
         else:
             self._running.add(ref.key)
+            self._running_refs[ref.key] = ref
         self._count_outcomes(1)
 
     def _count_outcomes(self, outcomes: int) -> None:
@@ -207,6 +214,8 @@ class JobLedger:
             "newest_started": newest_started,
             "seen_at": self._opened_at if seen else saved.seen_at,
             "behind_since": behind,
+            "feed": saved.feed if found is None or found.feed is None else found.feed,
+            "running": self._kept_running(found, saved),
         }
         if found is None:
             return replace(saved, **watch)
@@ -226,6 +235,14 @@ class JobLedger:
             floor = self._floor
             horizon = saved.horizon if self._floor == saved.floor else self._horizon_id
         return Checkpoint(floor, horizon, backlog, tuple(distrusted), reason, **watch)
+
+    def _kept_running(self, found: Found | None, saved: Checkpoint) -> tuple[BuildRef, ...]:
+        """The running builds the next run must look up even where no page is read: this
+        run's (settled ones left out), else, for a job this run could not see, the old ones."""
+        if found is None or not (found.complete and found.error is None):
+            return saved.running
+        refs = (self._running_refs.get(k) for k in sorted(self._running & self._unsettled))
+        return tuple(r for r in refs if r is not None)
 
     def _behind_since(self, pending: set[int], seen: bool) -> float | None:
         """Since when Logilica lacks builds of this job: the start of the oldest pending

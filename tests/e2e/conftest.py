@@ -56,12 +56,17 @@ def run_crawler(
     command: str = "run",
     env: dict[str, str | None] | None = None,
     jobs: Path | None = None,
+    feed: bool = False,
 ) -> CliResult:
     """`prow-crawler run --jobs TMP/jobs.yaml --tracker-dir TMP/tracker ARGS` against `sb`.
 
     The jobs file lists every sandbox job unless it (or `jobs`) already exists. `env` adds to
-    the sandbox's variables and FAST; a variable set to None there is left out.
+    the sandbox's variables and FAST; a variable set to None there is left out. Without
+    `feed`, `run` and `crawl` get --no-feed: the tests of page walks and listings count their
+    requests as they were; tests/e2e/test_feed.py runs with the feed.
     """
+    if not feed and command in ("run", "crawl"):
+        args = (*args, "--no-feed")
     tmp.mkdir(parents=True, exist_ok=True)
     jobs = jobs or tmp / "jobs.yaml"
     if not jobs.exists():

@@ -42,16 +42,27 @@ def test_full_run_uploads_every_finished_build_once_and_tracks_it(sandbox, tmp_p
     assert "summary job=" in res.stdout and "total jobs=" in res.stdout
 
 
-def test_second_run_uploads_nothing_and_reads_one_page_per_job(sandbox, tmp_path):
-    assert run_crawler(sandbox, tmp_path, "--limit", "0").code == 0
+@pytest.mark.parametrize("feed", [False, True], ids=["no-feed", "feed"])
+def test_second_run_uploads_nothing_and_reads_one_page_per_job(sandbox, tmp_path, feed):
+    assert run_crawler(sandbox, tmp_path, "--limit", "0", feed=feed).code == 0
     posts, pages = sandbox.recorder.posts, sandbox.deck_requests.total()
-    summary = run_json(sandbox, tmp_path)
+    feeds = sandbox.feed_requests.total()
+    summary = run_json(sandbox, tmp_path, feed=feed)
     assert sandbox.recorder.posts == posts
     assert summary["totals"]["uploaded"] == 0 and summary["totals"]["new"] == 0
-    # Nothing new: the first page of each job reaches below the floor, so the walk stops
-    # there, even for the job whose newest build is still running.
     extra = sandbox.deck_requests.total() - pages
-    assert extra == len(sandbox.world.jobs)
+    if feed:
+        # One feed request; the only page read is the hidden job's, which the feed does not
+        # list (its first run found the feed blind for it): every other job is covered.
+        assert sandbox.feed_requests.total() - feeds == 1
+        hidden = [j for j in summary["jobs"] if j["discovery"] == "deck"]
+        assert extra == len(hidden) == 1
+        assert all(j["discovery"] == "feed" for j in summary["jobs"] if j not in hidden)
+    else:
+        # Nothing new: the first page of each job reaches below the floor, so the walk stops
+        # there, even for the job whose newest build is still running.
+        assert sandbox.feed_requests.total() == feeds == 0
+        assert extra == len(sandbox.world.jobs)
     assert summary["requests"]["gcs"] == 0
     assert summary["requests"]["logilica"] == 0  # not even GET /repositories
 
