@@ -40,6 +40,7 @@ class Shape:
     presubmit_share: float = 0.25
     latency: float = 0.05
     record_arrivals: bool = False
+    new_per_signal: int = 0  # finished builds the sandbox adds to every job on SIGUSR2
 
     @property
     def total(self) -> int:
@@ -63,6 +64,8 @@ class SandboxProcess:
         ]  # fmt: skip
         if shape.record_arrivals:
             cmd.append("--record-arrivals")
+        if shape.new_per_signal:
+            cmd += ["--new-per-signal", str(shape.new_per_signal)]
         self._lines: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -89,7 +92,7 @@ class SandboxProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            for kind in ("SANDBOX_READY", "SANDBOX_STATS"):
+            for kind in ("SANDBOX_READY", "SANDBOX_STATS", "SANDBOX_ADDED"):
                 if line.startswith(kind + " "):
                     self._lines.put((kind, json.loads(line[len(kind) + 1 :])))
         self._lines.put(("EOF", {}))
@@ -110,6 +113,12 @@ class SandboxProcess:
     def stats(self, timeout: float = 60.0) -> dict[str, Any]:
         """Request counts so far (the sandbox keeps serving)."""
         self.proc.send_signal(signal.SIGUSR1)
+        return self._next(timeout)[1]
+
+    def add_builds(self, timeout: float = 300.0) -> dict[str, Any]:
+        """New finished builds for every job (the sandbox's --new-per-signal), as a cron
+        would find them an hour later."""
+        self.proc.send_signal(signal.SIGUSR2)
         return self._next(timeout)[1]
 
     def stop(self, timeout: float = 60.0) -> dict[str, Any]:
@@ -203,6 +212,7 @@ def run_crawler(
     timeout: float,
     prefix: list[str] | None = None,
     limit: int | None = 0,
+    suffix: list[str] | None = None,
 ) -> dict[str, Any]:
     """`prow-crawler run --limit 0 --json` against the sandbox; measurements + its summary.
 
@@ -220,6 +230,7 @@ def run_crawler(
             cmd += [f"--{key.replace('_', '-')}", str(value)]
     if discovery is not None:
         cmd += ["--discovery", discovery]
+    cmd += suffix or []
     env = {**os.environ, **sandbox.env}
     before = sandbox.stats()
     res = measured(cmd, env, timeout)
@@ -240,7 +251,7 @@ def run_crawler(
 
 def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in ("deck_requests", "gcs_requests"):
+    for key in ("deck_requests", "gcs_requests", "feed_requests"):
         b, a = before.get(key, {}), after.get(key, {})
         out[key] = {k: a.get(k, 0) - b.get(k, 0) for k in a if a.get(k, 0) - b.get(k, 0)}
     for key in ("logilica_posts", "builds_received", "distinct_builds_received"):
@@ -315,6 +326,16 @@ def small_run_bound(jobs: int, limits: dict[str, float], latency: float, start_s
     per_window = max(1, math.floor(limits["deck_rps"]))
     windows = math.ceil(jobs / per_window) - 1
     return round(start_s + windows * (1.0 + latency) + latency + 4 * latency, 3)
+
+
+def cron_bound(limits: dict[str, float], latency: float, downloads: int, posts: int) -> float:
+    """The least wall time the limits allow a cron run that reads deck's feed (one request)
+    and then `downloads` GCS objects and `posts` POSTs: the feed, then the larger of the GCS
+    reads (gcs_concurrency at a time, one round trip each) and the POSTs at logilica_rps, plus
+    the one GET /repositories before the first POST."""
+    gcs = math.ceil(downloads / limits["gcs_concurrency"]) * latency
+    logilica = (posts / limits["logilica_rps"] + latency) if posts else 0.0
+    return round(latency + max(gcs, logilica), 3)
 
 
 def spread(values: list[float]) -> dict[str, float | None]:

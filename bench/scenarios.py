@@ -27,6 +27,7 @@ from bench.measure import (
     SandboxProcess,
     Shape,
     crawl_figures,
+    cron_bound,
     first_request_s,
     phases,
     run_crawler,
@@ -61,7 +62,11 @@ SPECS: dict[str, Spec] = {
     "cpu": Spec(Shape(jobs=20, builds=500, latency=0.0), FAST, "<= 1 ms CPU per build"),
     # Then 10x the builds per job.
     "memory": Spec(Shape(jobs=10, builds=100, latency=0.0), FAST, "< 150 MB, growth < 20 %"),
-    "cron": Spec(Shape(jobs=100, builds=30), target="<= 1 listing/job, 0 downloads, 0 uploads"),
+    "cron": Spec(
+        Shape(jobs=1000, builds=12, new_per_signal=2),
+        target="nothing new: 1 deck request, 0 GCS; within 2x of the limits' bound",
+    ),
+    "feed": Spec(Shape(jobs=600, builds=50), target="30,000 items: < 50 MB extra peak RSS"),
     # builds // 2 per job are new to the measured run; the fill uploads the older half.
     "small": Spec(
         Shape(jobs=10, builds=40, record_arrivals=True),
@@ -189,32 +194,43 @@ def scenario_memory(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def scenario_cron(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Hourly runs over many jobs, all seen before: nothing new, then 1-2 new builds per job
+    (the sandbox adds them between the runs). With deck's feed a run needs one deck request
+    however many jobs it covers; `--no-feed` shows the page-per-job cost beside it."""
     shape = _shape(args, "cron")
     limits = _limits(args, "cron")
     fill_limits = {**limits, **FILL}
+    everything = {**DEFAULT_LIMITS, **limits}
     out: dict[str, Any] = {"shape": asdict(shape), "runs": []}
     with SandboxProcess(shape) as sb:
-        for mode in _modes(args):
-            trackers = work / f"trackers-{mode}"
-            fill = run_crawler(sb, trackers, fill_limits, _flag(mode), args.run_timeout)
-            again = run_crawler(sb, trackers, limits, _flag(mode), args.run_timeout)
-            server = again["server"]
+        trackers = work / "trackers-cron"
+        fill = run_crawler(sb, trackers, fill_limits, None, args.run_timeout)
+        out["fill"] = {"uploaded": _uploaded(fill), "wall_s": round(fill["wall_s"], 3)}
+        steps = [("nothing new", None), ("nothing new, --no-feed", ["--no-feed"])]
+        steps += [("1-2 new per job", "add"), ("nothing new again", None)]
+        for label, extra in steps:
+            if extra == "add":
+                out["added"] = sb.add_builds().get("added")
+                extra = None
+            run = run_crawler(sb, trackers, limits, None, args.run_timeout, suffix=extra)
+            server = run["server"]
             gcs = server["gcs_requests"]
-            listing = sum(server["deck_requests"].values()) + gcs.get("other", 0)
+            downloads = gcs.get("media", 0) + gcs.get("metadata", 0)
+            posts = server["logilica_posts"]
             out["runs"].append(
                 {
-                    "discovery": mode,
-                    "fill_uploaded": _uploaded(fill),
-                    "wall_s": round(again["wall_s"], 3),
-                    "cpu_s": round(again["cpu_s"], 3),
-                    "exit_code": again["exit_code"],
-                    "listing_requests": listing,
-                    "listing_per_job": round(listing / shape.jobs, 2),
-                    "downloads": gcs.get("media", 0),
-                    "gcs_metadata": gcs.get("metadata", 0),
-                    "uploads": server["logilica_posts"],
-                    "client_requests": (again.get("summary") or {}).get("requests"),
-                    "command": again["command"],
+                    "run": label,
+                    "deck_pages": sum(server["deck_requests"].values()),
+                    "feed_requests": sum(server["feed_requests"].values()),
+                    "gcs_requests": sum(gcs.values()),
+                    "downloads": downloads,
+                    "uploaded": _uploaded(run),
+                    "posts": posts,
+                    "wall_s": round(run["wall_s"], 3),
+                    "cpu_s": round(run["cpu_s"], 3),
+                    "bound_s": cron_bound(everything, shape.latency, downloads, posts),
+                    "exit_code": run["exit_code"],
+                    "command": run["command"],
                 }
             )
         sb.stop()
@@ -371,7 +387,65 @@ def plot_gcs_concurrency(args: argparse.Namespace, work: Path) -> dict[str, Any]
 
 Scenario = Callable[[argparse.Namespace, Path], dict[str, Any]]
 # `all` runs these, in this order; --plot runs plot_gcs_concurrency.
+# A child that parses a feed file as the crawler reads the network: 64 KiB chunks.
+_PARSE_FEED = """
+import sys, time
+from crawler.prow.feed import FeedParser
+from crawler.output.report import peak_rss_mb
+before = peak_rss_mb()
+t0 = time.perf_counter()
+parser = FeedParser()
+with open(sys.argv[1], "rb") as f:
+    while chunk := f.read(65536):
+        parser.feed(chunk)
+feed = parser.close()
+print(time.perf_counter() - t0, before, peak_rss_mb(), feed.items, feed.skipped, len(feed.jobs))
+"""
+
+
+def scenario_feed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Parsing deck's ProwJob feed of a generated world (~30,000 items, as OpenShift's) in a
+    process of its own: seconds, and peak RSS over a process that has only imported it."""
+    import json
+    import subprocess
+
+    from crawler.sandbox import generated_world
+    from crawler.sandbox.feed import FeedSettings, _omitted, feed_items
+
+    shape = _shape(args, "feed")
+    jobs, builds = shape.jobs, shape.builds
+    world = generated_world(jobs, builds, seed=18, now=int(time.time()))
+    omit = frozenset({"annotations", "labels", "decoration_config", "pod_spec"})
+    items = [_omitted(i, omit) for i in feed_items(world, FeedSettings(retention=10**9))]
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "prowjobs.json"
+    path.write_text(json.dumps({"items": items}))
+    del world, items
+    runs = []
+    for _ in range(args.repeat):
+        line = subprocess.run(
+            [PY, "-c", _PARSE_FEED, str(path)],
+            capture_output=True, text=True, check=True, timeout=args.run_timeout,
+        ).stdout.split()  # fmt: skip
+        seconds, before, peak, count, skipped, njobs = (float(v) for v in line)
+        runs.append(
+            {
+                "seconds": round(seconds, 3),
+                "rss_before_mb": before,
+                "peak_rss_mb": peak,
+                "extra_mb": round(peak - before, 1),
+                "items": int(count),
+                "skipped": int(skipped),
+                "jobs": int(njobs),
+            }
+        )
+    out = {"bytes": path.stat().st_size, "runs": runs}
+    tables.print_feed(out)
+    return out
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "feed": scenario_feed,
     "backfill": scenario_backfill,
     "ratelimit": scenario_ratelimit,
     "cpu": scenario_cpu,

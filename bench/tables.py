@@ -144,28 +144,32 @@ def print_memory(out: dict[str, Any]) -> None:
 
 def print_cron(out: dict[str, Any]) -> None:
     shape = out["shape"]
-    total = shape["jobs"] * shape["builds"]
     table(
-        f"cron: {shape['jobs']} jobs x {shape['builds']} builds, all tracked; second run "
-        f"(latency {_ms(shape['latency'])} ms, default limits)",
+        f"cron: {shape['jobs']} jobs x {shape['builds']} builds, all tracked by a first run "
+        f"({out['fill']['uploaded']} uploaded); latency {_ms(shape['latency'])} ms, default "
+        "limits; bound = what the GCS and Logilica limits allow",
         (
-            "discovery",
-            "1st run uploaded",
-            "listing/job",
-            "downloads",
-            "uploads",
+            "run",
+            "deck pages",
+            "feed",
+            "GCS req",
+            "uploaded",
+            "POSTs",
             "wall s",
+            "bound s",
             "cpu s",
             "exit",
         ),
         [
             (
-                r["discovery"],
-                f"{r['fill_uploaded']}/{total}",
-                r["listing_per_job"],
-                r["downloads"],
-                r["uploads"],
+                r["run"],
+                r["deck_pages"],
+                r["feed_requests"],
+                r["gcs_requests"],
+                r["uploaded"],
+                r["posts"],
                 r["wall_s"],
+                r["bound_s"],
                 r["cpu_s"],
                 r["exit_code"],
             )
@@ -328,3 +332,24 @@ def _short(file: str) -> str:
         if marker in file:
             return file.split(marker, 1)[1]
     return file
+
+
+def print_feed(out: dict[str, Any]) -> None:
+    table(
+        f"feed: /prowjobs.js of {out['runs'][0]['items']} items "
+        f"({out['bytes'] / 1e6:.1f} MB, omit=annotations,labels,decoration_config,pod_spec), "
+        "parsed in 64 KiB chunks in a process of its own",
+        ("run", "seconds", "RSS before MB", "peak MB", "extra MB", "jobs", "skipped"),
+        [
+            (
+                i,
+                r["seconds"],
+                r["rss_before_mb"],
+                r["peak_rss_mb"],
+                r["extra_mb"],
+                r["jobs"],
+                r["skipped"],
+            )
+            for i, r in enumerate(out["runs"], 1)
+        ],
+    )
