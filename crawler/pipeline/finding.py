@@ -8,8 +8,7 @@ from crawler.core.errors import CrawlerError, DiskFault
 from crawler.core.jobs import RunOptions
 from crawler.output.report import Reporter
 from crawler.prow.deck import DeckClient
-from crawler.prow.discovery import Plan, discover
-from crawler.prow.feed import Feed
+from crawler.prow.discovery import FeedSource, Plan, discover
 from crawler.prow.gcs import GcsReader
 from crawler.prow.pages import PageError
 from crawler.state.ledger import JobLedger
@@ -23,7 +22,7 @@ async def find_builds(
     options: RunOptions,
     report: Reporter,
     now: float,
-    feed: Feed | None = None,
+    feed: FeedSource | None = None,
 ) -> tuple[list[BuildRef], DiskFault | None]:
     """The job's builds to process, oldest first (none if it is locked or fails), and the
     disk fault that opening its files met, if any (the caller stops the run for it)."""

@@ -127,7 +127,9 @@ class Pipeline:
             timeout=lim.timeout,
             stats=self.retry_stats["gcs"],
         )
-        self.jobset = jobset = await resolve(self._deck, self.config, opts)
+        self.jobset = jobset = await resolve(
+            self._deck, self.config, opts, report=self.reporter.message
+        )
         for note in jobset.notes:
             self.reporter.message(note)
         for problem in jobset.problems:
@@ -186,6 +188,7 @@ class Pipeline:
             for task in (finding, *uploaders):
                 task.cancel()
             await asyncio.gather(finding, *uploaders, stop, return_exceptions=True)
+            await jobset.close()
 
     async def _discover_and_download(self, downloads: asyncio.Queue[BuildTask | None]) -> None:
         async with asyncio.TaskGroup() as tg:

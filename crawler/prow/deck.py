@@ -52,7 +52,8 @@ class DeckClient:
 
     @property
     def requests(self) -> int:
-        return sum(g.requests for g in self._gates.values())
+        """Every request to deck: pages and feeds."""
+        return sum(g.requests for g in self._gates.values()) + self.feed_requests
 
     def _gate(self, url: str) -> HostGate:
         host = urlsplit(url).netloc
@@ -95,10 +96,13 @@ class DeckClient:
         a small record per build). FeedUnavailable when it cannot be read or used."""
         url = base.rstrip("/") + FEED_PATH
         what = f"deck feed {base}"
-        gate = self._gate(url)
+        pages = self._gate(url)
+        # Once a run, apart from deck_rps (job-history pages): taking a page slot would hold
+        # back the pages of the run's first second. A Retry-After still pauses the pages.
+        feed_gate = HostGate(what, 1)
 
         async def attempt() -> Feed:
-            async with gate.slot():
+            async with feed_gate.slot():
                 self.feed_requests += 1
                 try:
                     async with self._session.get(
@@ -109,7 +113,7 @@ class DeckClient:
                             total=self._limits.timeout * FEED_TIMEOUT_FACTOR
                         ),
                     ) as resp:
-                        transient = classify_status(resp.status, resp.headers, gate, what)
+                        transient = classify_status(resp.status, resp.headers, pages, what)
                         if transient is not None:
                             raise transient
                         if resp.status != 200:

@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from crawler.core.builds import BuildRef, started_epoch
@@ -25,7 +26,7 @@ from crawler.core.jobs import JobSpec
 from crawler.prow.deck import DeckClient
 from crawler.prow.feed import Feed
 from crawler.prow.feedsource import from_feed
-from crawler.prow.feedtrust import check_page, merge_trust, why_not_feed
+from crawler.prow.feedtrust import check_page, merge_trust, why_not_feed, why_not_yet
 from crawler.prow.gcs import GcsReader
 from crawler.prow.pages import HistoryPage, PageError, walk_history
 
@@ -104,17 +105,23 @@ async def discover(
     job: JobSpec,
     settled: Settled,
     plan: Plan,
-    feed: Feed | None = None,
+    feed: Feed | FeedSource | None = None,
 ) -> Found:
     """Find the job's new builds: from deck's feed alone where it covers the job (feedtrust),
-    else from its newest page on, which is then held against the feed. Raises CrawlerError
-    or PageError when that page cannot be read: then nothing about the job can be trusted."""
-    if feed is not None and why_not_feed(job.url.job, settled, feed) is None:
-        collector = _Collector(settled, plan, Found())
-        from_feed(job, settled, feed, collector)
-        return collector.result()
+    else from its newest page on, which is then held against the feed. `feed` may still be
+    on its way (a FeedSource): only a job the feed may cover waits for it; the others read
+    their page at once and take the feed for the check afterwards. Raises CrawlerError or
+    PageError when the page cannot be read: then nothing about the job can be trusted."""
+    source = _source(feed)
+    if source is not None and why_not_yet(settled) is None:
+        feed = await source()
+        if feed is not None and why_not_feed(job.url.job, settled, feed) is None:
+            collector = _Collector(settled, plan, Found())
+            from_feed(job, settled, feed, collector)
+            return collector.result()
     newest = await deck.page(job.url.url)
     found = await _from_newest(deck, gcs, job, settled, plan, newest)
+    feed = await source() if source is not None else None
     if feed is not None:
         found.feed = merge_trust(settled.feed, check_page(job.url.job, newest, feed))
         if found.feed.blind and not settled.feed.blind:
@@ -122,6 +129,20 @@ async def discover(
                 f"feed: blind for this job, its page is read every run: {found.feed.blind}"
             )
     return found
+
+
+# Deck's feed as the run gets it: read once, awaited by every job that needs it.
+FeedSource = Callable[[], Awaitable[Feed | None]]
+
+
+def _source(feed: Feed | FeedSource | None) -> FeedSource | None:
+    if not isinstance(feed, Feed):
+        return feed
+
+    async def known() -> Feed:
+        return feed
+
+    return known
 
 
 async def _from_newest(

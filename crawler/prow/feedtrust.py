@@ -17,6 +17,16 @@ def why_not_feed(job: str, settled: Settled, feed: Feed) -> str | None:
     does not show again has nothing new."""
     if feed.coverage is None:
         return "the feed proves no coverage window"
+    if (reason := why_not_yet(settled)) is not None:
+        return reason
+    if settled.seen_at is None or settled.seen_at < feed.coverage:
+        return "it was last seen before the feed's window"
+    return None
+
+
+def why_not_yet(settled: Settled) -> str | None:
+    """The part of why_not_feed the job's files alone decide: None when the feed, once read,
+    may stand in for the page (so the job waits for it); else the page is read at once."""
     if settled.feed.blind:
         return f"the feed is blind for this job ({settled.feed.blind})"
     if not settled.feed.checked:
@@ -25,8 +35,8 @@ def why_not_feed(job: str, settled: Settled, feed: Feed) -> str | None:
         return "its whole history is to be read"
     if settled.backlog:
         return "it is catching up (a backlog)"
-    if settled.seen_at is None or settled.seen_at < feed.coverage:
-        return "it was last seen before the feed's window"
+    if settled.seen_at is None:
+        return "it was never seen whole"
     return None
 
 

@@ -181,3 +181,35 @@ async def test_without_a_feed_nothing_changes():
     found = await run(deck, trusted(ids[:5]), None)
     assert deck.fetched and found.feed is None
     assert {b.key for b in found.candidates} == set(ids[5:])
+
+
+# -- the feed on its way ----------------------------------------------------------------------
+
+
+class Arriving:
+    """A feed still being read: records whether the page came before it was awaited."""
+
+    def __init__(self, feed: Feed, deck: FakeDeck) -> None:
+        self.feed, self.deck = feed, deck
+        self.pages_before: list[int] = []
+
+    async def __call__(self) -> Feed:
+        self.pages_before.append(len(self.deck.fetched))
+        return self.feed
+
+
+async def test_a_job_the_feed_cannot_cover_reads_its_page_without_waiting_for_it():
+    ids = ids_in_last(20, 10)
+    deck = FakeDeck(ids)
+    source = Arriving(make_feed(*(feed_build(i) for i in ids)), deck)
+    found = await run(deck, Settled(), source)  # never checked: the page is read anyway
+    assert source.pages_before == [1]  # the feed was only needed for the check, after it
+    assert found.feed == FeedTrust(checked=True)
+
+
+async def test_a_job_the_feed_may_cover_waits_for_it_and_reads_no_page():
+    ids = ids_in_last(20, 10)
+    deck = FakeDeck(ids)
+    source = Arriving(make_feed(*(feed_build(i) for i in ids)), deck)
+    found = await run(deck, trusted(ids), source)
+    assert source.pages_before == [0] and deck.fetched == [] and found.via == "feed"
