@@ -4,7 +4,7 @@ file, the line and the key, and says what to do. `match:` items: settings/matchc
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,8 @@ _LIMIT_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class _JobDefaults:
-    """`defaults:`, already validated: what a job without its own key gets."""
-
-    repo: str | None = None
-    limit: int = DEFAULT_LIMIT
-    discovery: str = "auto"
-    since: Since | None = None
-    stages: str = "steps"
+# `defaults:`, already validated: what a job without its own key gets.
+_JobDefaults = JobTemplate
 
 
 def parse_config(text: str, path: str = "jobs.yaml") -> Config:

@@ -22,12 +22,6 @@ HIDDEN = "pull-ci-openshift-origin-master-e2e-aws-ovn"
 BLIND = "branch-ci-openshift-origin-master-images"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as sb:
-        yield sb
-
-
 @pytest.fixture(autouse=True)
 def _reset(sandbox: Sandbox) -> Iterator[None]:
     yield

@@ -29,12 +29,6 @@ NEWER = re.compile(r'<a href="([^"]*)">Newer Runs -&gt;</a>')
 LATEST = re.compile(r'<a href="([^"]*)">Latest Runs</a>')
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as sb:
-        yield sb
-
-
 @pytest.fixture(autouse=True)
 def _reset(sandbox: Sandbox) -> Iterator[None]:
     yield
