@@ -7,6 +7,7 @@ so it is parsed as it arrives, one item at a time, keeping only a small FeedBuil
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -65,6 +66,12 @@ class Feed:
     skipped: int
     waiting: int
     reasons: dict[str, int] = field(default_factory=dict)
+
+    @functools.cached_property
+    def newest_start(self) -> float:
+        """The latest start the feed lists: a build that started after it came too late to
+        be in this read of the feed (computed once; every job's trust check asks)."""
+        return max((builds[0].started for builds in self.jobs.values() if builds), default=0.0)
 
     def builds(self, job: str) -> tuple[FeedBuild, ...]:
         return self.jobs.get(job, ())

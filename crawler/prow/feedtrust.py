@@ -50,10 +50,9 @@ def check_page(job: str, newest: HistoryPage, feed: Feed) -> FeedTrust | None:
     builds = feed.builds(job)
     listed = {b.build_id for b in builds}
     # A build that started after the feed was read cannot be in it: no evidence either way.
-    latest = max((b.started for bs in feed.jobs.values() for b in bs[:1]), default=0.0)
     for build in newest.builds:
         started = started_epoch(build)
-        if build.running or started is None or not feed.coverage <= started <= latest:
+        if build.running or started is None or not feed.coverage <= started <= feed.newest_start:
             continue
         if build.id not in listed:
             return FeedTrust(
